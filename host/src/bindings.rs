@@ -1,0 +1,37 @@
+//! The one place the WIT contract is turned into Rust. Generated code stays
+//! private to the crate; the rest of the host imports the names it needs.
+
+mod generated {
+    pub mod channel {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "switchboard:plugin/channel-plugin",
+            imports: { default: async | trappable },
+            exports: { default: async },
+            additional_derives: [serde::Serialize, serde::Deserialize],
+        });
+    }
+
+    pub mod provider {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "switchboard:plugin/provider-plugin",
+            imports: { default: async | trappable },
+            exports: { default: async },
+            additional_derives: [serde::Serialize, serde::Deserialize],
+            with: {
+                "switchboard:plugin/types": super::channel::switchboard::plugin::types,
+                "switchboard:plugin/host": super::channel::switchboard::plugin::host,
+            },
+        });
+    }
+}
+
+pub(crate) use generated::channel::switchboard::plugin::host;
+pub(crate) use generated::channel::switchboard::plugin::types::{
+    AddressedReply, ErrorKind, HttpRequest, HttpResponse, InboundMessage, OutboundMessage,
+    PluginError, RequestError, Translated,
+};
+pub(crate) use generated::channel::ChannelPluginPre;
+pub(crate) use generated::provider::exports::switchboard::plugin::provider::CallbackResult;
+pub(crate) use generated::provider::ProviderPluginPre;

@@ -1,0 +1,279 @@
+//! Layered configuration: built-in defaults → TOML file → environment.
+//!
+//! String values may reference environment variables as `${NAME}`, which is
+//! how secrets stay out of config files. `SWITCHBOARD_LISTEN`,
+//! `SWITCHBOARD_STORE` and `SWITCHBOARD_PUBLIC_URL` override the file.
+//! See `examples/switchboard.toml` for a commented example.
+
+use anyhow::{Context, bail, ensure};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The whole host configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on, e.g. `127.0.0.1:8080` (`:0` picks a free port).
+    #[serde(default = "defaults::listen")]
+    pub listen: String,
+    /// Public base URL of this host (e.g. `https://bots.example.com`); used to
+    /// tell plugins their webhook URL when they register with a platform.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// State store: `embedded:<dir>` (default), `redis://…`, or `memory`
+    /// (nothing survives a restart; for tests).
+    #[serde(default = "defaults::store")]
+    pub store: String,
+    /// Default lifetime of plugin state entries, in seconds (BitBot: 1 day).
+    #[serde(default = "defaults::state_ttl_seconds")]
+    pub state_ttl_seconds: u32,
+    /// Worker tasks processing accepted webhooks.
+    #[serde(default = "defaults::workers")]
+    pub workers: usize,
+    /// Limits applied to every plugin call.
+    #[serde(default)]
+    pub sandbox: SandboxConfig,
+    /// Retries of failing provider calls.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Extra plugin components by name; a name equal to a shipped plugin
+    /// replaces it.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PathBuf>,
+    /// Connectors: one platform bot joined to one provider.
+    #[serde(default, rename = "connector")]
+    pub connectors: Vec<ConnectorConfig>,
+}
+
+/// Sandbox limits for plugin calls.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// Linear-memory cap per plugin call, in MiB.
+    pub memory_limit_mb: u32,
+    /// Wall-clock deadline per plugin call, in milliseconds.
+    pub call_timeout_ms: u64,
+    /// Timeout of one outbound HTTP request (connect and first byte), in ms.
+    pub http_timeout_ms: u64,
+    /// Largest outbound HTTP response body a plugin may read, in bytes.
+    pub max_response_bytes: usize,
+}
+
+/// How failing provider calls are retried.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Total attempts for transient failures (1 = no retry).
+    pub attempts: u32,
+    /// Delay before the first retry, doubled after each attempt.
+    pub initial_backoff_ms: u64,
+}
+
+/// One connector.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorConfig {
+    /// URL-safe id, used in `/hooks/{id}`.
+    pub id: String,
+    /// Owner of the connector; state and secrets are scoped by it.
+    #[serde(default = "defaults::tenant")]
+    pub tenant: String,
+    /// Sent to the user when the provider fails after all retries.
+    #[serde(default = "defaults::fallback_message")]
+    pub fallback_message: String,
+    /// The platform side.
+    pub channel: PluginSection,
+    /// The bot side.
+    pub provider: PluginSection,
+}
+
+/// A plugin name and its settings.
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "toml::Table")]
+pub struct PluginSection {
+    /// Name of a shipped plugin or one from `[plugins]`.
+    pub plugin: String,
+    /// Settings handed to the plugin: strings as written (after `${ENV}`
+    /// expansion), other TOML values as JSON.
+    pub settings: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for PluginSection {
+    /// Settings may hold secrets: only their names are printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginSection")
+            .field("plugin", &self.plugin)
+            .field("settings", &self.settings.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl TryFrom<toml::Table> for PluginSection {
+    type Error = anyhow::Error;
+
+    fn try_from(mut table: toml::Table) -> anyhow::Result<Self> {
+        let plugin = match table.remove("plugin") {
+            Some(toml::Value::String(name)) => name,
+            Some(_) => bail!("`plugin` must be a string"),
+            None => bail!("missing `plugin` (the plugin's name, e.g. \"dify\")"),
+        };
+        let settings = table
+            .into_iter()
+            .map(|(key, value)| Ok((key.clone(), setting_string(&key, value)?)))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self { plugin, settings })
+    }
+}
+
+fn setting_string(key: &str, value: toml::Value) -> anyhow::Result<String> {
+    match value {
+        toml::Value::String(text) => expand_env(&text).with_context(|| format!("setting `{key}`")),
+        other => Ok(serde_json::to_string(&other)?),
+    }
+}
+
+/// Replace `${NAME}` with the environment variable's value.
+fn expand_env(text: &str) -> anyhow::Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').context("unterminated `${` reference")?;
+        let name = &after[..end];
+        let value = std::env::var(name).with_context(|| format!("environment variable `{name}` is not set"))?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+mod defaults {
+    pub fn listen() -> String {
+        "127.0.0.1:8080".into()
+    }
+    pub fn store() -> String {
+        "embedded:./data".into()
+    }
+    pub fn state_ttl_seconds() -> u32 {
+        86_400
+    }
+    pub fn workers() -> usize {
+        4
+    }
+    pub fn tenant() -> String {
+        "default".into()
+    }
+    pub fn fallback_message() -> String {
+        "Sorry, I can't answer right now. Please try again a little later.".into()
+    }
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self { memory_limit_mb: 64, call_timeout_ms: 30_000, http_timeout_ms: 20_000, max_response_bytes: 8 * 1024 * 1024 }
+    }
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self { attempts: 3, initial_backoff_ms: 300 }
+    }
+}
+
+impl Config {
+    /// Parse TOML text, apply environment overrides and validate.
+    pub fn from_toml_str(text: &str) -> anyhow::Result<Self> {
+        let mut config: Config = toml::from_str(text).context("invalid configuration")?;
+        config.apply_env_overrides();
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Read and parse a TOML file; relative plugin paths resolve against
+    /// the file's directory.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut config = Self::from_toml_str(&text).with_context(|| format!("in {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for file in config.plugins.values_mut() {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+        }
+        Ok(config)
+    }
+
+    fn apply_env_overrides(&mut self) {
+        if let Ok(listen) = std::env::var("SWITCHBOARD_LISTEN") {
+            self.listen = listen;
+        }
+        if let Ok(store) = std::env::var("SWITCHBOARD_STORE") {
+            self.store = store;
+        }
+        if let Ok(url) = std::env::var("SWITCHBOARD_PUBLIC_URL") {
+            self.public_url = Some(url);
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        ensure!(self.workers > 0, "`workers` must be at least 1");
+        ensure!(self.retry.attempts > 0, "`retry.attempts` must be at least 1");
+        ensure!(self.sandbox.memory_limit_mb >= 2, "`sandbox.memory_limit_mb` must be at least 2");
+        ensure!(self.sandbox.call_timeout_ms > 0, "`sandbox.call_timeout_ms` must be positive");
+        if let Some(url) = &self.public_url {
+            url::Url::parse(url).with_context(|| format!("`public_url` {url:?} is not a URL"))?;
+        }
+        let mut seen = std::collections::HashSet::new();
+        for connector in &self.connectors {
+            ensure!(is_slug(&connector.id), "connector id {:?} must use only a-z, 0-9, `-` and `_`", connector.id);
+            ensure!(is_slug(&connector.tenant), "tenant {:?} of connector {:?} must use only a-z, 0-9, `-` and `_`", connector.tenant, connector.id);
+            ensure!(seen.insert(&connector.id), "connector id {:?} is used twice", connector.id);
+        }
+        Ok(())
+    }
+}
+
+/// Ids that are safe in URLs and store keys.
+pub fn is_slug(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_connectors_with_defaults_and_env_secrets() {
+        // SAFETY: tests in this module do not read this variable concurrently.
+        unsafe { std::env::set_var("SB_TEST_DIFY_KEY", "secret-value") };
+        let config = Config::from_toml_str(
+            r#"
+            [[connector]]
+            id = "support"
+            channel = { plugin = "bitrix24", application_token = "t" }
+            provider = { plugin = "dify", api_key = "${SB_TEST_DIFY_KEY}", retries = 2 }
+            "#,
+        )
+        .unwrap();
+        let connector = &config.connectors[0];
+        assert_eq!(connector.tenant, "default");
+        assert_eq!(connector.provider.settings["api_key"], "secret-value");
+        assert_eq!(connector.provider.settings["retries"], "2");
+        assert!(!format!("{connector:?}").contains("secret-value"));
+    }
+
+    #[test]
+    fn rejects_duplicate_ids_missing_env_and_bad_slugs() {
+        let twice = "[[connector]]\nid='a'\nchannel={plugin='x'}\nprovider={plugin='y'}\n";
+        assert!(Config::from_toml_str(&twice.repeat(2)).unwrap_err().to_string().contains("used twice")
+            || format!("{:#}", Config::from_toml_str(&twice.repeat(2)).unwrap_err()).contains("used twice"));
+        let missing = "[[connector]]\nid='a'\nchannel={plugin='x', k='${SB_SURELY_UNSET_VAR}'}\nprovider={plugin='y'}\n";
+        assert!(format!("{:#}", Config::from_toml_str(missing).unwrap_err()).contains("SB_SURELY_UNSET_VAR"));
+        let bad = "[[connector]]\nid='A B'\nchannel={plugin='x'}\nprovider={plugin='y'}\n";
+        assert!(Config::from_toml_str(bad).is_err());
+    }
+}

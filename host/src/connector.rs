@@ -1,0 +1,69 @@
+//! Connectors: a tenant's platform bot joined to a provider, with each side
+//! bound to its plugin, settings and state scope.
+
+use crate::config::{Config, ConnectorConfig, PluginSection};
+use crate::runtime::{AllowList, Binding, PluginContext, Runtime};
+use crate::store::{Scope, StateStore};
+use anyhow::{Context, bail};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A connector ready to serve.
+pub struct Connector {
+    pub id: String,
+    pub tenant: String,
+    pub fallback_message: String,
+    pub channel: Binding,
+    pub provider: Binding,
+}
+
+/// Build every configured connector against the loaded plugins.
+pub fn build_all(config: &Config, runtime: &Runtime, state: &Arc<dyn StateStore>) -> anyhow::Result<HashMap<String, Arc<Connector>>> {
+    config
+        .connectors
+        .iter()
+        .map(|c| {
+            let connector = build(c, config, runtime, state).with_context(|| format!("connector `{}`", c.id))?;
+            Ok((c.id.clone(), Arc::new(connector)))
+        })
+        .collect()
+}
+
+fn build(connector: &ConnectorConfig, config: &Config, runtime: &Runtime, state: &Arc<dyn StateStore>) -> anyhow::Result<Connector> {
+    let side = |section: &PluginSection, expected: &str| -> anyhow::Result<Binding> {
+        let Some(plugin) = runtime.plugin(&section.plugin) else {
+            let known: Vec<String> = runtime.plugin_names().into_iter().map(|(name, kind)| format!("{name} ({kind})")).collect();
+            bail!("unknown plugin `{}`; loaded plugins: {}", section.plugin, known.join(", "));
+        };
+        if plugin.kind_name() != expected {
+            bail!("`{}` is a {} plugin but is used as the {expected}", section.plugin, plugin.kind_name());
+        }
+        let context = plugin_context(connector, section, config, Arc::clone(state));
+        Ok(Binding { plugin, context: Arc::new(context) })
+    };
+    Ok(Connector {
+        id: connector.id.clone(),
+        tenant: connector.tenant.clone(),
+        fallback_message: connector.fallback_message.clone(),
+        channel: side(&connector.channel, "channel")?,
+        provider: side(&connector.provider, "provider")?,
+    })
+}
+
+fn plugin_context(connector: &ConnectorConfig, section: &PluginSection, config: &Config, state: Arc<dyn StateStore>) -> PluginContext {
+    let outbound = Arc::new(AllowList::from_settings(&section.settings));
+    let mut settings = section.settings.clone();
+    settings.insert("connector-id".into(), connector.id.clone());
+    settings.insert("tenant-id".into(), connector.tenant.clone());
+    if let Some(base) = &config.public_url {
+        settings.insert("webhook-url".into(), format!("{}/hooks/{}", base.trim_end_matches('/'), connector.id));
+    }
+    PluginContext {
+        scope: Scope { tenant: connector.tenant.clone(), connector: connector.id.clone(), plugin: section.plugin.clone() },
+        settings,
+        state,
+        default_ttl: Duration::from_secs(u64::from(config.state_ttl_seconds)),
+        outbound,
+    }
+}

@@ -1,0 +1,31 @@
+//! The HTTP API.
+//!
+//! * `POST /hooks/{connector}` — platform webhooks → channel `translate-in`
+//! * `POST /hooks/{connector}/{plugin}` — provider callbacks → `handle-callback`
+//! * `GET /healthz` (process alive), `GET /readyz` (store reachable)
+
+mod error;
+mod health;
+mod webhooks;
+
+pub use error::ApiError;
+
+use crate::app::App;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+/// Largest webhook body accepted.
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// The router with every route.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/hooks/{connector}", post(webhooks::platform_webhook))
+        .route("/hooks/{connector}/{plugin}", post(webhooks::provider_callback))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(app)
+}

@@ -1,0 +1,98 @@
+//! Webhook handlers: verify and translate while the caller waits, queue the
+//! slow work, answer at once.
+
+use super::ApiError;
+use crate::app::App;
+use crate::bindings::{HttpRequest, HttpResponse, RequestError};
+use crate::connector::Connector;
+use crate::queue::Job;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+/// `POST /hooks/{connector}`: a platform event.
+pub async fn platform_webhook(
+    State(app): State<Arc<App>>,
+    Path(connector_id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let connector = app.connector(&connector_id)?;
+    let request = to_plugin_request(&method, &uri, &headers, body);
+    let translated = app
+        .runtime
+        .translate_in(&connector.channel, request)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?
+        .map_err(|e| rejected(&connector, e))?;
+    for message in translated.messages {
+        app.enqueue(Job::Answer { connector: connector.id.clone(), message }).await?;
+    }
+    for reply in translated.direct_replies {
+        app.enqueue(Job::Deliver { connector: connector.id.clone(), reply }).await?;
+    }
+    Ok(into_response(translated.response))
+}
+
+/// `POST /hooks/{connector}/{plugin}`: a callback from the provider.
+pub async fn provider_callback(
+    State(app): State<Arc<App>>,
+    Path((connector_id, plugin)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let connector = app.connector(&connector_id)?;
+    if connector.provider.plugin.name != plugin {
+        return Err(ApiError::NotFound(format!("connector `{connector_id}` has no provider `{plugin}`")));
+    }
+    let request = to_plugin_request(&method, &uri, &headers, body);
+    let result = app
+        .runtime
+        .handle_callback(&connector.provider, request)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?
+        .map_err(|e| rejected(&connector, e))?;
+    for reply in result.replies {
+        app.enqueue(Job::Deliver { connector: connector.id.clone(), reply }).await?;
+    }
+    Ok(into_response(result.response))
+}
+
+fn to_plugin_request(method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) -> HttpRequest {
+    HttpRequest {
+        method: method.to_string(),
+        path_with_query: uri.path_and_query().map_or_else(|| uri.path().to_string(), |p| p.to_string()),
+        headers: headers
+            .iter()
+            .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .collect(),
+        body: body.to_vec(),
+    }
+}
+
+fn rejected(connector: &Connector, error: RequestError) -> ApiError {
+    tracing::warn!(tenant = %connector.tenant, connector = %connector.id, ?error, "webhook rejected by the plugin");
+    match error {
+        RequestError::BadRequest(reason) => ApiError::BadRequest(reason),
+        RequestError::Forbidden(reason) => ApiError::Forbidden(reason),
+        RequestError::NotFound(reason) => ApiError::NotFound(reason),
+    }
+}
+
+fn into_response(response: Option<HttpResponse>) -> Response {
+    let Some(response) = response else { return StatusCode::OK.into_response() };
+    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
+    let mut builder = axum::http::Response::builder().status(status);
+    for (name, value) in &response.headers {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(axum::body::Body::from(response.body))
+        .unwrap_or_else(|_| StatusCode::OK.into_response())
+}

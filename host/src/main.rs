@@ -1,0 +1,115 @@
+//! The `switchboard` command.
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use switchboard::Config;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "Connect chat platforms to bot providers through sandboxed WebAssembly plugins")]
+struct Cli {
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, global = true, env = "SWITCHBOARD_LOG_JSON")]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Configuration file (TOML).
+        #[arg(long, short, env = "SWITCHBOARD_CONFIG", default_value = "switchboard.toml")]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and the plugins it names, then exit.
+    CheckConfig {
+        #[arg(long, short, env = "SWITCHBOARD_CONFIG", default_value = "switchboard.toml")]
+        config: PathBuf,
+    },
+    /// List the plugins the host can use (shipped and configured).
+    Plugins {
+        #[arg(long, short, env = "SWITCHBOARD_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Run an administrative action of a connector's channel plugin, e.g.
+    /// `register-bot` for Bitrix24.
+    Action {
+        #[arg(long, short, env = "SWITCHBOARD_CONFIG", default_value = "switchboard.toml")]
+        config: PathBuf,
+        /// Connector id.
+        #[arg(long)]
+        connector: String,
+        /// Action name.
+        name: String,
+        /// Arguments as key=value.
+        #[arg(value_parser = parse_pair)]
+        args: Vec<(String, String)>,
+    },
+}
+
+fn parse_pair(text: &str) -> Result<(String, String), String> {
+    text.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("expected key=value, got `{text}`"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    match cli.command {
+        Command::Serve { config } => serve(Config::load(&config)?).await,
+        Command::CheckConfig { config } => {
+            let config = Config::load(&config)?;
+            let app = switchboard::app::App::start(&config).await?;
+            println!("configuration OK: {} connector(s)", app.connectors.len());
+            Ok(())
+        }
+        Command::Plugins { config } => {
+            let config = match config {
+                Some(path) => Config::load(&path)?,
+                None => Config::from_toml_str("")?,
+            };
+            for (name, kind) in switchboard::app::load_runtime(&config).await?.plugin_names() {
+                println!("{name}\t{kind}");
+            }
+            Ok(())
+        }
+        Command::Action { config, connector, name, args } => {
+            let config = Config::load(&config)?;
+            let app = switchboard::app::App::start(&config).await?;
+            let connector = app.connector(&connector).map_err(|e| anyhow::anyhow!("{e}"))?;
+            match app.runtime.run_action(&connector.channel, name, args).await.context("running the action")? {
+                Ok(report) => {
+                    println!("{report}");
+                    Ok(())
+                }
+                Err(error) => bail!("{:?}: {}", error.kind, error.message),
+            }
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let server = switchboard::Server::start(config).await?;
+    let addr = server.local_addr();
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => {
+            result?;
+            tracing::info!(%addr, "shutting down");
+            server.shutdown().await;
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

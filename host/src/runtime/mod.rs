@@ -1,0 +1,262 @@
+//! Running plugins: one engine, one pre-instantiated component per plugin,
+//! a fresh sandboxed store per call.
+
+mod engine;
+mod host_api;
+mod policy;
+mod sandbox;
+
+pub use policy::AllowList;
+pub use sandbox::PluginContext;
+
+use crate::bindings::{
+    AddressedReply, CallbackResult, ChannelPluginPre, HttpRequest, InboundMessage, OutboundMessage, PluginError,
+    ProviderPluginPre, RequestError, Translated,
+};
+use crate::config::SandboxConfig;
+use anyhow::Context as _;
+use futures::future::BoxFuture;
+use sandbox::PluginState;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store, Trap};
+
+/// What a plugin is, decided from its exports.
+#[derive(Clone)]
+enum PluginKind {
+    Channel(ChannelPluginPre<PluginState>),
+    Provider(ProviderPluginPre<PluginState>),
+}
+
+/// A compiled, pre-instantiated plugin component.
+pub struct Plugin {
+    pub name: String,
+    kind: PluginKind,
+}
+
+impl Plugin {
+    /// `"channel"` or `"provider"`.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            PluginKind::Channel(_) => "channel",
+            PluginKind::Provider(_) => "provider",
+        }
+    }
+}
+
+/// A plugin bound to one connector side: the code plus what it may see.
+#[derive(Clone)]
+pub struct Binding {
+    pub plugin: Arc<Plugin>,
+    pub context: Arc<PluginContext>,
+}
+
+/// Why a plugin call produced no result.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("plugin `{plugin}` ran past its {timeout:?} deadline and was stopped")]
+    Timeout { plugin: String, timeout: Duration },
+    #[error("plugin `{plugin}` exceeded its memory limit")]
+    MemoryLimit { plugin: String },
+    #[error("plugin `{plugin}` crashed: {detail}")]
+    Trap { plugin: String, detail: String },
+    #[error("plugin `{plugin}` is a {actual} plugin, not a {expected}")]
+    WrongKind { plugin: String, expected: &'static str, actual: &'static str },
+}
+
+/// Loads plugins and runs calls into them.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<PluginState>,
+    sandbox: SandboxConfig,
+    plugins: HashMap<String, Arc<Plugin>>,
+}
+
+impl Runtime {
+    /// Create a runtime with no plugins, sharing the process-wide engine.
+    pub fn new(sandbox: SandboxConfig) -> anyhow::Result<Self> {
+        let engine = shared_engine()?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        crate::bindings::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        Ok(Self { engine, linker, sandbox, plugins: HashMap::new() })
+    }
+
+    /// Compile and add a plugin; a plugin with the same name is replaced.
+    pub fn add_plugin(&mut self, name: &str, wasm: &[u8]) -> anyhow::Result<()> {
+        let component = compile_cached(&self.engine, wasm).with_context(|| format!("plugin `{name}` is not a valid WebAssembly component"))?;
+        let pre = self.linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(|| {
+            format!("plugin `{name}` imports something the host does not provide (it must target switchboard:plugin@0.1)")
+        })?;
+        let kind = if let Ok(channel) = ChannelPluginPre::new(pre.clone()) {
+            PluginKind::Channel(channel)
+        } else if let Ok(provider) = ProviderPluginPre::new(pre) {
+            PluginKind::Provider(provider)
+        } else {
+            anyhow::bail!("plugin `{name}` exports neither the `channel` nor the `provider` interface of switchboard:plugin@0.1");
+        };
+        self.plugins.insert(name.to_string(), Arc::new(Plugin { name: name.to_string(), kind }));
+        Ok(())
+    }
+
+    /// A loaded plugin by name.
+    pub fn plugin(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.plugins.get(name).cloned()
+    }
+
+    /// Names and kinds of all loaded plugins, sorted by name.
+    pub fn plugin_names(&self) -> Vec<(String, &'static str)> {
+        let mut names: Vec<_> = self.plugins.values().map(|p| (p.name.clone(), p.kind_name())).collect();
+        names.sort();
+        names
+    }
+
+    /// `channel.translate-in`.
+    pub async fn translate_in(&self, binding: &Binding, request: HttpRequest) -> Result<Result<Translated, RequestError>, CallError> {
+        let pre = channel(binding)?;
+        self.run(binding, move |store| {
+            Box::pin(async move {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                plugin.switchboard_plugin_channel().call_translate_in(&mut *store, &request).await
+            })
+        })
+        .await
+    }
+
+    /// `channel.translate-out`.
+    pub async fn translate_out(&self, binding: &Binding, reply: AddressedReply) -> Result<Result<(), PluginError>, CallError> {
+        let pre = channel(binding)?;
+        self.run(binding, move |store| {
+            Box::pin(async move {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                plugin.switchboard_plugin_channel().call_translate_out(&mut *store, &reply).await
+            })
+        })
+        .await
+    }
+
+    /// `channel.run-action`.
+    pub async fn run_action(&self, binding: &Binding, name: String, args: Vec<(String, String)>) -> Result<Result<String, PluginError>, CallError> {
+        let pre = channel(binding)?;
+        self.run(binding, move |store| {
+            Box::pin(async move {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                plugin.switchboard_plugin_channel().call_run_action(&mut *store, &name, &args).await
+            })
+        })
+        .await
+    }
+
+    /// `provider.call-provider`.
+    pub async fn call_provider(&self, binding: &Binding, message: InboundMessage) -> Result<Result<Vec<OutboundMessage>, PluginError>, CallError> {
+        let pre = provider(binding)?;
+        self.run(binding, move |store| {
+            Box::pin(async move {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                plugin.switchboard_plugin_provider().call_call_provider(&mut *store, &message).await
+            })
+        })
+        .await
+    }
+
+    /// `provider.handle-callback`.
+    pub async fn handle_callback(&self, binding: &Binding, request: HttpRequest) -> Result<Result<CallbackResult, RequestError>, CallError> {
+        let pre = provider(binding)?;
+        self.run(binding, move |store| {
+            Box::pin(async move {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                plugin.switchboard_plugin_provider().call_handle_callback(&mut *store, &request).await
+            })
+        })
+        .await
+    }
+
+    /// Run one call in a fresh store with the memory cap and deadline.
+    async fn run<R>(
+        &self,
+        binding: &Binding,
+        call: impl for<'a> FnOnce(&'a mut Store<PluginState>) -> BoxFuture<'a, wasmtime::Result<R>>,
+    ) -> Result<R, CallError> {
+        let timeout = Duration::from_millis(self.sandbox.call_timeout_ms);
+        let mut store = Store::new(&self.engine, PluginState::new(Arc::clone(&binding.context), &self.sandbox));
+        store.limiter(|state| &mut state.limits);
+        store.set_epoch_deadline(ticks(timeout));
+        // The epoch stops guest code; this timeout also stops a guest waiting
+        // in a host call (HTTP, state) past its deadline.
+        let outcome = tokio::time::timeout(timeout, call(&mut store)).await;
+        let plugin = binding.plugin.name.clone();
+        log_captured_output(&binding.context, &store.data().captured_output());
+        match outcome {
+            Err(_) => Err(CallError::Timeout { plugin, timeout }),
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(classify_trap(plugin, timeout, &error)),
+        }
+    }
+}
+
+fn channel(binding: &Binding) -> Result<ChannelPluginPre<PluginState>, CallError> {
+    match &binding.plugin.kind {
+        PluginKind::Channel(pre) => Ok(pre.clone()),
+        PluginKind::Provider(_) => Err(wrong_kind(binding, "channel")),
+    }
+}
+
+fn provider(binding: &Binding) -> Result<ProviderPluginPre<PluginState>, CallError> {
+    match &binding.plugin.kind {
+        PluginKind::Provider(pre) => Ok(pre.clone()),
+        PluginKind::Channel(_) => Err(wrong_kind(binding, "provider")),
+    }
+}
+
+fn wrong_kind(binding: &Binding, expected: &'static str) -> CallError {
+    CallError::WrongKind { plugin: binding.plugin.name.clone(), expected, actual: binding.plugin.kind_name() }
+}
+
+fn ticks(timeout: Duration) -> u64 {
+    (timeout.as_millis() / engine::EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+fn classify_trap(plugin: String, timeout: Duration, error: &wasmtime::Error) -> CallError {
+    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return CallError::Timeout { plugin, timeout };
+    }
+    let detail = format!("{error:#}");
+    // StoreLimits reports a refused memory.grow with this wording (trap_on_grow_failure).
+    if detail.contains("growing memory") {
+        return CallError::MemoryLimit { plugin };
+    }
+    CallError::Trap { plugin, detail }
+}
+
+fn log_captured_output(context: &PluginContext, output: &str) {
+    if !output.is_empty() {
+        let scope = &context.scope;
+        tracing::debug!(tenant = %scope.tenant, connector = %scope.connector, plugin = %scope.plugin, output, "plugin output");
+    }
+}
+
+/// The process-wide engine: compiled code and the epoch ticker are shared
+/// by every runtime in the process (tests start many servers).
+fn shared_engine() -> anyhow::Result<Engine> {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    if let Some(engine) = ENGINE.get() {
+        return Ok(engine.clone());
+    }
+    let engine = engine::build_engine()?;
+    Ok(ENGINE.get_or_init(|| engine).clone())
+}
+
+/// Compile once per distinct component bytes within the process.
+fn compile_cached(engine: &Engine, wasm: &[u8]) -> anyhow::Result<Component> {
+    static CACHE: OnceLock<Mutex<HashMap<Vec<u8>, Component>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(component) = cache.lock().expect("component cache lock").get(wasm) {
+        return Ok(component.clone());
+    }
+    let component = Component::new(engine, wasm)?;
+    cache.lock().expect("component cache lock").insert(wasm.to_vec(), component.clone());
+    Ok(component)
+}

@@ -1,0 +1,161 @@
+//! Outbound HTTP policy for plugins: an allowlist of hosts, timeouts and a
+//! response-size cap, enforced in the `wasi:http` send hook.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// Hosts a plugin may call: `host`, `host:port` or `*.domain` patterns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowList {
+    patterns: Vec<String>,
+}
+
+impl AllowList {
+    /// Derive the list from a plugin's settings: the host of every value that
+    /// is an http(s) URL, plus the entries of `allowed_hosts` (a list or a
+    /// comma-separated string).
+    pub fn from_settings<'a>(settings: impl IntoIterator<Item = (&'a String, &'a String)>) -> Self {
+        let mut patterns = Vec::new();
+        for (key, value) in settings {
+            if key == "allowed_hosts" {
+                patterns.extend(parse_host_list(value));
+            } else if let Some(authority) = url_authority(value) {
+                patterns.push(authority);
+            }
+        }
+        patterns.sort();
+        patterns.dedup();
+        Self { patterns }
+    }
+
+    /// The patterns, for logs and docs.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+
+    /// Whether a request to `host` on `port` is allowed.
+    pub fn allows(&self, host: &str, port: u16) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.patterns.iter().any(|pattern| matches(pattern, &host, port))
+    }
+}
+
+fn parse_host_list(value: &str) -> Vec<String> {
+    let items: Vec<String> = serde_json::from_str(value)
+        .unwrap_or_else(|_| value.split(',').map(str::to_string).collect());
+    items.into_iter().map(|item| item.trim().to_ascii_lowercase()).filter(|item| !item.is_empty()).collect()
+}
+
+fn url_authority(value: &str) -> Option<String> {
+    let url = url::Url::parse(value.trim()).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    let host = url.host_str()?.to_ascii_lowercase();
+    Some(format!("{host}:{}", url.port_or_known_default()?))
+}
+
+fn matches(pattern: &str, host: &str, port: u16) -> bool {
+    let (pattern_host, pattern_port) = match pattern.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || p.parse::<u16>().is_ok() => match p.parse::<u16>() {
+            Ok(p) => (h, Some(p)),
+            Err(_) => (pattern, None),
+        },
+        _ => (pattern, None),
+    };
+    if pattern_port.is_some_and(|p| p != port) {
+        return false;
+    }
+    match pattern_host.strip_prefix("*.") {
+        Some(domain) => host.len() > domain.len() && host.ends_with(domain) && host[..host.len() - domain.len()].ends_with('.'),
+        None => pattern_host == host,
+    }
+}
+
+/// The `wasi:http` hooks of one plugin call.
+pub struct OutboundPolicy {
+    pub allow: Arc<AllowList>,
+    pub timeout: Duration,
+    pub max_response_bytes: usize,
+    pub plugin: Arc<str>,
+}
+
+impl WasiHttpHooks for OutboundPolicy {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>> + Send>
+    {
+        drop(fut);
+        let uri = request.uri();
+        let host = uri.host().unwrap_or_default().to_string();
+        let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("http") { 80 } else { 443 });
+        if !self.allow.allows(&host, port) {
+            tracing::warn!(plugin = %self.plugin, %host, port, "outbound request denied: host not allowed for this connector");
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        let options = Some(capped(options, self.timeout));
+        let limit = self.max_response_bytes;
+        Box::new(async move {
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let response = response.map(|body| limit_body(body, limit));
+            Ok((response, Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>))
+        })
+    }
+}
+
+fn capped(options: Option<RequestOptions>, limit: Duration) -> RequestOptions {
+    let options = options.unwrap_or_default();
+    let cap = |value: Option<Duration>| Some(value.map_or(limit, |v| v.min(limit)));
+    RequestOptions {
+        connect_timeout: cap(options.connect_timeout),
+        first_byte_timeout: cap(options.first_byte_timeout),
+        between_bytes_timeout: cap(options.between_bytes_timeout),
+    }
+}
+
+fn limit_body(body: impl http_body::Body<Data = Bytes, Error = HttpError> + Send + 'static, limit: usize) -> WasiBody {
+    Limited::new(body, limit)
+        .map_err(move |error| match error.downcast::<HttpError>() {
+            Ok(inner) => *inner,
+            Err(_) => HttpError::HttpResponseBodySize(Some(limit as u64)),
+        })
+        .boxed_unsync()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(pairs: &[(&str, &str)]) -> AllowList {
+        let owned: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        AllowList::from_settings(owned.iter().map(|(k, v)| (k, v)))
+    }
+
+    #[test]
+    fn derives_hosts_from_url_settings_and_explicit_list() {
+        let allow = list(&[
+            ("base_url", "https://api.dify.ai/v1"),
+            ("api_key", "not-a-url"),
+            ("allowed_hosts", r#"["*.bitrix24.com", "127.0.0.1:8080"]"#),
+        ]);
+        assert!(allow.allows("api.dify.ai", 443));
+        assert!(!allow.allows("api.dify.ai", 80));
+        assert!(allow.allows("acme.bitrix24.com", 443));
+        assert!(!allow.allows("bitrix24.com", 443));
+        assert!(!allow.allows("evilbitrix24.com", 443));
+        assert!(allow.allows("127.0.0.1", 8080));
+        assert!(!allow.allows("127.0.0.1", 8081));
+        assert!(!allow.allows("example.com", 443));
+    }
+
+    #[test]
+    fn empty_settings_allow_nothing() {
+        assert!(!list(&[]).allows("localhost", 80));
+    }
+}

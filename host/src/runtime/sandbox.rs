@@ -1,0 +1,78 @@
+//! The per-call store data: WASI with nothing ambient, policy-checked HTTP,
+//! memory limits, and the plugin's view of its connector.
+
+use super::policy::OutboundPolicy;
+use crate::store::{Scope, StateStore};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Bytes of a plugin's stdout/stderr kept for the log, per call.
+const CAPTURED_OUTPUT_BYTES: usize = 16 * 1024;
+
+/// Everything a plugin may see of its connector: fixed when the connector is
+/// built, shared by all calls.
+pub struct PluginContext {
+    pub scope: Scope,
+    /// The plugin's settings, secrets included; never logged.
+    pub settings: BTreeMap<String, String>,
+    pub state: Arc<dyn StateStore>,
+    pub default_ttl: Duration,
+    pub outbound: Arc<super::AllowList>,
+}
+
+/// Store data of one plugin call.
+pub struct PluginState {
+    pub(super) context: Arc<PluginContext>,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    pub(super) policy: OutboundPolicy,
+    pub(super) limits: StoreLimits,
+    pub(super) output: MemoryOutputPipe,
+}
+
+impl PluginState {
+    pub fn new(context: Arc<PluginContext>, limits: &crate::config::SandboxConfig) -> Self {
+        let output = MemoryOutputPipe::new(CAPTURED_OUTPUT_BYTES);
+        let wasi = WasiCtx::builder()
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .build();
+        let policy = OutboundPolicy {
+            allow: Arc::clone(&context.outbound),
+            timeout: Duration::from_millis(limits.http_timeout_ms),
+            max_response_bytes: limits.max_response_bytes,
+            plugin: Arc::from(context.scope.plugin.as_str()),
+        };
+        let memory_bytes = usize::try_from(limits.memory_limit_mb).unwrap_or(usize::MAX).saturating_mul(1024 * 1024);
+        let limits = StoreLimitsBuilder::new().memory_size(memory_bytes).instances(64).trap_on_grow_failure(true).build();
+        Self { context, wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), policy, limits, output }
+    }
+
+    /// What the plugin printed during the call (panic messages land here).
+    pub fn captured_output(&self) -> String {
+        String::from_utf8_lossy(&self.output.contents()).trim().to_string()
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for PluginState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.policy }
+    }
+}

@@ -1,0 +1,49 @@
+//! Serving the HTTP API until shutdown.
+
+use crate::app::App;
+use crate::config::Config;
+use anyhow::Context;
+use std::net::SocketAddr;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running server.
+pub struct Server {
+    local_addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Start everything and begin listening on `config.listen`.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let app = App::start(&config).await?;
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let local_addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let router = crate::http::router(app);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router).with_graceful_shutdown(async { drop(stopped.await) }).await
+        });
+        tracing::info!(%local_addr, store = %crate::store::describe(&config.store), connectors = config.connectors.len(), "switchboard listening");
+        Ok(Self { local_addr, stop, task })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stop accepting requests and wait for in-flight ones.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+
+    /// Serve until the task ends (or ctrl-c is handled by the caller).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        Ok(self.task.await??)
+    }
+}

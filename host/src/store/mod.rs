@@ -1,0 +1,107 @@
+//! Plugin state: one interface, three backends.
+//!
+//! * [`EmbeddedStore`] (default): a redb database file, survives restarts.
+//! * [`RedisStore`]: shared by several host instances.
+//! * [`MemoryStore`]: process memory only, for tests and throwaway runs.
+//!
+//! Keys are scoped by [`Scope`] so a plugin only ever sees its own tenant's,
+//! connector's and plugin's entries.
+
+mod embedded;
+mod memory;
+mod redis;
+
+pub use embedded::EmbeddedStore;
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
+
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest key a plugin may use, in bytes.
+pub const MAX_KEY_BYTES: usize = 512;
+/// Largest value a plugin may store, in bytes.
+pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
+
+/// Failures of a state backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend is unreachable or failed.
+    #[error("state store unavailable: {0}")]
+    Unavailable(String),
+    /// The key or value was rejected.
+    #[error("invalid state entry: {0}")]
+    Invalid(String),
+}
+
+/// A key-value store with per-entry expiry.
+#[async_trait]
+pub trait StateStore: Send + Sync + 'static {
+    /// The value, or `None` when missing or expired.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Store `value`; it expires after `ttl`.
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError>;
+    /// Remove the key; a missing key is not an error.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Check that the backend answers (readiness probe).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Open the store named by a config `store` value.
+pub async fn open(spec: &str) -> anyhow::Result<Arc<dyn StateStore>> {
+    if spec == "memory" {
+        return Ok(Arc::new(MemoryStore::default()));
+    }
+    if let Some(dir) = spec.strip_prefix("embedded:") {
+        return Ok(Arc::new(EmbeddedStore::open(std::path::Path::new(dir))?));
+    }
+    if spec.starts_with("redis://") || spec.starts_with("rediss://") {
+        return Ok(Arc::new(RedisStore::connect(spec).await?));
+    }
+    anyhow::bail!("unknown store {spec:?}: use `embedded:<dir>`, `redis://host:port` or `memory`")
+}
+
+/// Who owns a key: one tenant's connector's plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub tenant: String,
+    pub connector: String,
+    pub plugin: String,
+}
+
+impl Scope {
+    /// The backend key for a plugin's `key`, after validation. Scope parts
+    /// are slugs (no `:`), so different scopes can never collide.
+    pub fn key(&self, key: &str) -> Result<String, StoreError> {
+        if key.is_empty() || key.len() > MAX_KEY_BYTES {
+            return Err(StoreError::Invalid(format!("keys must be 1 to {MAX_KEY_BYTES} bytes")));
+        }
+        Ok(format!("sb:{}:{}:{}:{key}", self.tenant, self.connector, self.plugin))
+    }
+}
+
+fn check_value(value: &[u8]) -> Result<(), StoreError> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(StoreError::Invalid(format!("values must be at most {MAX_VALUE_BYTES} bytes")));
+    }
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn expiry_ms(ttl: Duration) -> u64 {
+    now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A store spec safe to log (no Redis password).
+pub fn describe(spec: &str) -> String {
+    redis::redact_url(spec)
+}
+
+#[cfg(test)]
+mod conformance;
