@@ -129,7 +129,8 @@ impl TryFrom<toml::Table> for PluginSection {
 
 fn setting_string(key: &str, value: toml::Value) -> anyhow::Result<String> {
     match value {
-        toml::Value::String(text) => expand_env(&text).with_context(|| format!("setting `{key}`")),
+        // Serde keeps only the top message of an error: put the cause in it.
+        toml::Value::String(text) => expand_env(&text).map_err(|e| anyhow::anyhow!("setting `{key}`: {e:#}")),
         other => Ok(serde_json::to_string(&other)?),
     }
 }

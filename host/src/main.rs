@@ -3,6 +3,7 @@
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use std::process::ExitCode;
 use switchboard::Config;
 use tracing_subscriber::EnvFilter;
 
@@ -55,10 +56,20 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_json);
-    match cli.command {
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve { config } => serve(Config::load(&config)?).await,
         Command::CheckConfig { config } => {
             let config = Config::load(&config)?;

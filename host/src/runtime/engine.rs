@@ -3,8 +3,8 @@
 use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-/// How often the epoch advances; plugin deadlines are counted in these ticks.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How often the epoch advances: running guests yield and check their deadline this often.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Largest linear memory any plugin may be configured with (per-call caps
 /// are lower and enforced by the store limiter).

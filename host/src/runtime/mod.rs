@@ -19,9 +19,9 @@ use futures::future::BoxFuture;
 use sandbox::PluginState;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, Store, Trap};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 /// What a plugin is, decided from its exports.
 #[derive(Clone)]
@@ -183,7 +183,13 @@ impl Runtime {
         let timeout = Duration::from_millis(self.sandbox.call_timeout_ms);
         let mut store = Store::new(&self.engine, PluginState::new(Arc::clone(&binding.context), &self.sandbox));
         store.limiter(|state| &mut state.limits);
-        store.set_epoch_deadline(ticks(timeout));
+        // Yield to the scheduler at every epoch tick so a busy guest never
+        // holds a runtime thread, and trap once the deadline has passed.
+        let started = Instant::now();
+        store.epoch_deadline_callback(move |_| {
+            if started.elapsed() >= timeout { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Yield(1)) }
+        });
+        store.set_epoch_deadline(1);
         // The epoch stops guest code; this timeout also stops a guest waiting
         // in a host call (HTTP, state) past its deadline.
         let outcome = tokio::time::timeout(timeout, call(&mut store)).await;
@@ -213,10 +219,6 @@ fn provider(binding: &Binding) -> Result<ProviderPluginPre<PluginState>, CallErr
 
 fn wrong_kind(binding: &Binding, expected: &'static str) -> CallError {
     CallError::WrongKind { plugin: binding.plugin.name.clone(), expected, actual: binding.plugin.kind_name() }
-}
-
-fn ticks(timeout: Duration) -> u64 {
-    (timeout.as_millis() / engine::EPOCH_TICK.as_millis()).max(1) as u64
 }
 
 fn classify_trap(plugin: String, timeout: Duration, error: &wasmtime::Error) -> CallError {

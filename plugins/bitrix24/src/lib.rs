@@ -1,0 +1,191 @@
+//! # Bitrix24 channel plugin
+//!
+//! Connects Bitrix24 chat bots (the `imbot` REST API, as BitBot uses it) to
+//! any Switchboard provider:
+//!
+//! * `translate-in` verifies each event's `application_token`, records
+//!   portals on ONAPPINSTALL and turns ONIMBOTMESSAGEADD / ONIMCOMMANDADD
+//!   into messages carrying BitBot's variables; ONIMBOTJOINCHAT can send a
+//!   welcome text.
+//! * `translate-out` converts Markdown to BBCode and calls
+//!   `imbot.message.add` or `imbot.command.answer`.
+//! * `run-action register-bot` registers the bot and its commands.
+//!
+//! This file holds the host-facing edges (config, state, logging, HTTP);
+//! the modules below are pure and unit-tested natively.
+
+pub mod bbcode;
+pub mod event;
+pub mod inbound;
+pub mod installation;
+pub mod outbound;
+pub mod plain_text;
+pub mod reply_context;
+pub mod rest;
+pub mod setup;
+pub mod variables;
+pub mod verify;
+
+#[cfg(test)]
+mod test_events;
+
+use event::EventView;
+use inbound::{NoteLevel, Settings};
+use installation::Installation;
+use reply_context::ReplyContext;
+use serde_json::Value;
+use switchboard_sdk::prelude::*;
+
+/// The Bitrix24 channel.
+pub struct Bitrix24;
+
+impl Channel for Bitrix24 {
+    fn translate_in(request: HttpRequest) -> Result<Translated, RequestError> {
+        let tree = decode_body(&request)?;
+        let view = EventView::new(&tree);
+        let event = view.name().ok_or_else(|| {
+            RequestError::BadRequest(
+                "missing `event` field: expected a Bitrix24 event posted as application/x-www-form-urlencoded \
+                 (event=ONIMBOTMESSAGEADD&data[...]...)"
+                    .into(),
+            )
+        })?;
+        let installed = view
+            .member_id()
+            .and_then(|member_id| load_installation(&member_id));
+        let configured_token = config::get("application_token");
+        match event.as_str() {
+            "ONAPPINSTALL" => {
+                record_installation(&view, installed.as_ref(), configured_token.as_deref())
+            }
+            "ONAPPUNINSTALL" => {
+                forget_installation(&view, installed.as_ref(), configured_token.as_deref())
+            }
+            _ => {
+                verify::check_event_token(
+                    view.application_token().as_deref(),
+                    configured_token.as_deref(),
+                    installed
+                        .as_ref()
+                        .map(|record| record.application_token.as_str()),
+                )?;
+                let settings = Settings {
+                    welcome_message: config::get("welcome_message"),
+                };
+                let outcome = inbound::translate_event(&view, installed.as_ref(), &settings)?;
+                if let Some((level, note)) = outcome.note {
+                    write_note(level, &note);
+                }
+                Ok(outcome.translated)
+            }
+        }
+    }
+
+    fn translate_out(reply: AddressedReply) -> Result<(), PluginError> {
+        let context = ReplyContext::from_json(&reply.conversation.reply_context)?;
+        let buttons_text = config::get_or("buttons_text", outbound::DEFAULT_BUTTONS_TEXT);
+        let plan = outbound::plan_delivery(&reply, &context, &buttons_text);
+        for note in &plan.notes {
+            log::debug(note);
+        }
+        for call in &plan.calls {
+            rest::call(&context.client_endpoint, &context.bot_token, call)?;
+        }
+        Ok(())
+    }
+
+    fn run_action(name: String, args: Pairs) -> Result<String, PluginError> {
+        match name.as_str() {
+            setup::REGISTER_BOT => setup::register_bot(&args),
+            other => Err(PluginError::permanent(format!(
+                "unknown action `{other}`; the Bitrix24 plugin knows: {}",
+                setup::REGISTER_BOT
+            ))),
+        }
+    }
+}
+
+switchboard_sdk::export_channel!(Bitrix24);
+
+/// Bitrix24 posts PHP-style forms; a JSON body is accepted too (handy for
+/// manual tests).
+fn decode_body(request: &HttpRequest) -> Result<Value, RequestError> {
+    let is_json = request
+        .headers
+        .iter()
+        .any(|(name, value)| name == "content-type" && value.contains("json"));
+    if !is_json {
+        return Ok(form::decode_nested(&request.body));
+    }
+    serde_json::from_slice(&request.body)
+        .map_err(|e| RequestError::BadRequest(format!("body is not valid JSON: {e}")))
+}
+
+/// The portal's installation record; a state failure is logged and read
+/// as "no record" (verification then relies on the configured token).
+fn load_installation(member_id: &str) -> Option<Installation> {
+    state::get_json(&installation::state_key(member_id)).unwrap_or_else(|error| {
+        log::error(format!(
+            "cannot read the Bitrix24 installation of {member_id}: {}",
+            error.message
+        ));
+        None
+    })
+}
+
+fn record_installation(
+    view: &EventView,
+    existing: Option<&Installation>,
+    configured_token: Option<&str>,
+) -> Result<Translated, RequestError> {
+    let record = Installation::from_event(view)?;
+    verify::check_install_token(
+        &record.application_token,
+        configured_token,
+        existing.map(|old| old.application_token.as_str()),
+    )?;
+    let key = installation::state_key(&record.member_id);
+    state::set_json(&key, &record, Some(installation::RECORD_TTL)).map_err(|error| {
+        log::error(format!(
+            "cannot record the Bitrix24 installation: {}",
+            error.message
+        ));
+        RequestError::BadRequest(
+            "the installation could not be recorded (state store failed); install again".into(),
+        )
+    })?;
+    log::info(format!(
+        "Bitrix24 application installed on {} ({})",
+        record.domain, record.member_id
+    ));
+    Ok(Translated::ignored())
+}
+
+fn forget_installation(
+    view: &EventView,
+    existing: Option<&Installation>,
+    configured_token: Option<&str>,
+) -> Result<Translated, RequestError> {
+    verify::check_event_token(
+        view.application_token().as_deref(),
+        configured_token,
+        existing.map(|record| record.application_token.as_str()),
+    )?;
+    if let Some(member_id) = view.member_id() {
+        if let Err(error) = state::delete(&installation::state_key(&member_id)) {
+            log::warn(format!(
+                "cannot forget the Bitrix24 installation of {member_id}: {}",
+                error.message
+            ));
+        }
+        log::info(format!("Bitrix24 application uninstalled from {member_id}"));
+    }
+    Ok(Translated::ignored())
+}
+
+fn write_note(level: NoteLevel, note: &str) {
+    match level {
+        NoteLevel::Debug => log::debug(note),
+        NoteLevel::Info => log::info(note),
+    }
+}
