@@ -5,7 +5,7 @@
 //! [`Channel`] or [`Provider`] and register the type with
 //! [`export_channel!`] or [`export_provider!`]:
 //!
-//! ```ignore
+//! ```
 //! use switchboard_sdk::prelude::*;
 //!
 //! struct Echo;

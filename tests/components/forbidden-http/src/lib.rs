@@ -1,0 +1,33 @@
+//! A provider that tries an outbound HTTP request and reports what the host
+//! did with it: `denied: {error}` when the request failed, `allowed: {status}`
+//! when it went through.
+//!
+//! The destination is `http://127.0.0.1:{target_port}{target_path}`. It is
+//! deliberately configured as a bare port, not a URL: the host allows a
+//! plugin to reach every host named in its own settings' URL values, so a
+//! `target_url` setting would whitelist itself. (`target_url` is still
+//! honoured when set, for manual experiments.)
+
+use switchboard_sdk::prelude::*;
+
+struct ForbiddenHttp;
+
+impl Provider for ForbiddenHttp {
+    fn call_provider(_message: InboundMessage) -> Result<Vec<OutboundMessage>, PluginError> {
+        let url = match config::get("target_url") {
+            Some(url) => url,
+            None => {
+                let port = config::require("target_port")?;
+                let path = config::get_or("target_path", "/probe");
+                format!("http://127.0.0.1:{port}{path}")
+            }
+        };
+        let text = match http::Request::get(url).send() {
+            Ok(response) => format!("allowed: {}", response.status),
+            Err(e) => format!("denied: {e}"),
+        };
+        Ok(vec![OutboundMessage::text(text)])
+    }
+}
+
+switchboard_sdk::export_provider!(ForbiddenHttp);

@@ -1,0 +1,138 @@
+//! Hostile provider components: the host must contain them (deadline, memory
+//! limit, outbound-HTTP policy) and keep serving every other connector.
+
+use crate::{SETTLE, WAIT, WAIT_RETRIES, deliver};
+use switchboard_tests::bitrix_events::{self, EventParams};
+use switchboard_tests::harness::{FALLBACK, HostConfig, bitrix_channel, plugin_table, toml_string};
+use switchboard_tests::probe::Hit;
+use switchboard_tests::{FakeBitrix, Probe, TestHost, components};
+
+/// Memory cap per plugin call in these tests.
+const MEMORY_LIMIT_MB: u32 = 32;
+/// Wall-clock deadline per plugin call in these tests.
+const CALL_TIMEOUT_MS: u64 = 1000;
+
+/// A host with two connectors on the same fake portal: `hostile` (provider
+/// `hostile_plugin`) and `friendly` (provider `echo`).
+async fn hostile_and_friendly(hostile_plugin: &str, wasm: &str) -> (FakeBitrix, TestHost) {
+    let bitrix = FakeBitrix::start().await;
+    let channel = bitrix_channel(&bitrix);
+    let host = HostConfig::default()
+        .sandbox(MEMORY_LIMIT_MB, CALL_TIMEOUT_MS)
+        .plugin(hostile_plugin, wasm)
+        .plugin("echo", components::ECHO)
+        .connector("hostile", &channel, &plugin_table(hostile_plugin, &[]))
+        .connector("friendly", &channel, &plugin_table("echo", &[]))
+        .start()
+        .await;
+    (bitrix, host)
+}
+
+/// The hostile call ends in the fallback message; the friendly connector
+/// answers both while the hostile call runs and after it was stopped.
+async fn contained(hostile_plugin: &str, wasm: &str) {
+    let (bitrix, host) = hostile_and_friendly(hostile_plugin, wasm).await;
+    let p = EventParams::private(&bitrix.client_endpoint());
+
+    deliver(
+        &host,
+        "hostile",
+        bitrix_events::message_add(&p.clone().with_message("Are you there?").with_message_id(3001)),
+    )
+    .await;
+    // Sent while the hostile plugin is (probably still) running.
+    deliver(
+        &host,
+        "friendly",
+        bitrix_events::message_add(&p.clone().with_message("hello friend").with_message_id(3002)),
+    )
+    .await;
+
+    let echoed = || {
+        bitrix
+            .calls_to("imbot.message.add")
+            .into_iter()
+            .filter(|c| c.param("MESSAGE").is_some_and(|m| m.starts_with("echo: ")))
+            .count()
+    };
+    let fallbacks = || {
+        bitrix
+            .calls_to("imbot.message.add")
+            .into_iter()
+            .filter(|c| c.param("MESSAGE").as_deref() == Some(FALLBACK))
+            .count()
+    };
+
+    let sent = bitrix.wait_for_method("imbot.message.add", 2, WAIT_RETRIES).await;
+    let mut messages: Vec<String> = sent.iter().map(|c| c.require("MESSAGE")).collect();
+    messages.sort();
+    assert_eq!(messages, vec![FALLBACK.to_string(), "echo: hello friend".to_string()], "calls: {sent:#?}");
+    assert!(sent.iter().all(|c| c.require("DIALOG_ID") == "17" && c.require("BOT_ID") == "55"));
+
+    // The host is still healthy and serves normally after stopping the plugin.
+    let (status, _) = host.get("/healthz").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    deliver(
+        &host,
+        "friendly",
+        bitrix_events::message_add(&p.clone().with_message("still there?").with_message_id(3003)),
+    )
+    .await;
+    let sent = bitrix.wait_for_method("imbot.message.add", 3, WAIT).await;
+    assert_eq!(sent[2].require("MESSAGE"), "echo: still there?");
+
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(fallbacks(), 1, "exactly one fallback for the hostile message: {:#?}", bitrix.calls());
+    assert_eq!(echoed(), 2, "{:#?}", bitrix.calls());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spin_loop_is_stopped_by_the_deadline() {
+    contained("spin-loop", components::SPIN_LOOP).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_bomb_is_stopped_by_the_memory_limit() {
+    contained("memory-bomb", components::MEMORY_BOMB).await;
+}
+
+/// A host with one connector whose provider is `forbidden-http` aimed at `probe`.
+async fn prober(probe: &Probe, allowed_hosts: Option<&str>) -> (FakeBitrix, TestHost) {
+    let bitrix = FakeBitrix::start().await;
+    // A bare port, not a URL: a URL setting would itself allow the host.
+    let mut extra = vec![("target_port", toml_string(&probe.port().to_string()))];
+    if let Some(allowed) = allowed_hosts {
+        extra.push(("allowed_hosts", format!("[{}]", toml_string(allowed))));
+    }
+    let host = HostConfig::default()
+        .sandbox(MEMORY_LIMIT_MB, CALL_TIMEOUT_MS)
+        .plugin("forbidden-http", components::FORBIDDEN_HTTP)
+        .connector("prober", &bitrix_channel(&bitrix), &plugin_table("forbidden-http", &extra))
+        .start()
+        .await;
+    (bitrix, host)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_http_to_an_unlisted_host_is_denied() {
+    let probe = Probe::start().await;
+    let (bitrix, host) = prober(&probe, None).await;
+    let p = EventParams::private(&bitrix.client_endpoint()).with_message("probe").with_message_id(3101);
+    deliver(&host, "prober", bitrix_events::message_add(&p)).await;
+
+    let sent = bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
+    assert_eq!(sent[0].require("MESSAGE"), "denied: request denied by host policy: 127.0.0.1 is not an allowed host");
+    assert_eq!(probe.hit_count(), 0, "the denied request reached the server: {:?}", probe.hits());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_http_to_an_allowed_host_goes_through() {
+    let probe = Probe::start().await;
+    let (bitrix, host) = prober(&probe, Some(&probe.host_port())).await;
+    let p = EventParams::private(&bitrix.client_endpoint()).with_message("probe").with_message_id(3102);
+    deliver(&host, "prober", bitrix_events::message_add(&p)).await;
+
+    let sent = bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
+    assert_eq!(sent[0].require("MESSAGE"), "allowed: 200");
+    assert_eq!(probe.hits(), vec![Hit { method: "GET".into(), path: "/probe".into() }]);
+}

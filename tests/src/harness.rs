@@ -1,0 +1,240 @@
+//! Starts the real Switchboard host in-process and talks to it over HTTP,
+//! plus helpers that write the host's TOML configuration.
+
+use crate::fake_bitrix::FakeBitrix;
+use crate::fake_dify::FakeDify;
+use reqwest::StatusCode;
+use std::net::SocketAddr;
+
+/// A running host on `127.0.0.1:{random port}`.
+pub struct TestHost {
+    server: Option<switchboard::Server>,
+    addr: SocketAddr,
+    client: reqwest::Client,
+}
+
+impl TestHost {
+    /// Parse `toml` and start the host. Panics with the configuration and
+    /// the error when either step fails.
+    pub async fn start(toml: String) -> TestHost {
+        let config = switchboard::Config::from_toml_str(&toml)
+            .unwrap_or_else(|e| panic!("the host rejected the test configuration: {e:#}\n--- config ---\n{toml}"));
+        let server = switchboard::Server::start(config)
+            .await
+            .unwrap_or_else(|e| panic!("the host failed to start: {e:#}\n--- config ---\n{toml}"));
+        let addr = server.local_addr();
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .expect("building an HTTP client");
+        TestHost { server: Some(server), addr, client }
+    }
+
+    /// The address the host listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `POST` an `application/x-www-form-urlencoded` body (as Bitrix24 does)
+    /// and return the status and the response text.
+    pub async fn post_form(&self, path: &str, body: impl Into<String>) -> (StatusCode, String) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.into())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {path} to the host failed: {e}"));
+        let status = response.status();
+        let text = response.text().await.unwrap_or_else(|e| panic!("reading the response of POST {path}: {e}"));
+        (status, text)
+    }
+
+    /// `GET` a path and return the status and the response text.
+    pub async fn get(&self, path: &str) -> (StatusCode, String) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} from the host failed: {e}"));
+        let status = response.status();
+        let text = response.text().await.unwrap_or_else(|e| panic!("reading the response of GET {path}: {e}"));
+        (status, text)
+    }
+
+    /// Stop the host gracefully.
+    pub async fn shutdown(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+}
+
+/// A TOML basic string literal (quoted and escaped).
+pub fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The fallback text every test connector is configured with.
+pub const FALLBACK: &str = "Sorry, the assistant is unavailable right now.";
+
+/// The Bitrix24 application token every test connector expects.
+pub const APP_TOKEN: &str = "app-token-123";
+
+/// Builds the host's TOML configuration.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// `store`: `memory`, `embedded:/dir` or a `redis://` URL.
+    pub store: String,
+    /// `[sandbox] memory_limit_mb`.
+    pub memory_limit_mb: u32,
+    /// `[sandbox] call_timeout_ms`.
+    pub call_timeout_ms: u64,
+    /// `[plugins]`: extra components by name.
+    pub plugins: Vec<(String, String)>,
+    /// Rendered `[[connector]]` tables.
+    pub connectors: Vec<String>,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            store: "memory".into(),
+            memory_limit_mb: 32,
+            call_timeout_ms: 2000,
+            plugins: Vec::new(),
+            connectors: Vec::new(),
+        }
+    }
+}
+
+impl HostConfig {
+    /// Register an extra component (`[plugins] name = "path"`).
+    pub fn plugin(mut self, name: &str, path: &str) -> Self {
+        self.plugins.push((name.to_string(), path.to_string()));
+        self
+    }
+
+    /// Add a connector with the default fallback text. `channel` and
+    /// `provider` are TOML inline tables (see [`bitrix_channel`], [`dify_provider`]).
+    pub fn connector(mut self, id: &str, channel: &str, provider: &str) -> Self {
+        self.connectors.push(connector_toml(id, FALLBACK, channel, provider));
+        self
+    }
+
+    /// Set the sandbox limits.
+    pub fn sandbox(mut self, memory_limit_mb: u32, call_timeout_ms: u64) -> Self {
+        self.memory_limit_mb = memory_limit_mb;
+        self.call_timeout_ms = call_timeout_ms;
+        self
+    }
+
+    /// Render the TOML document.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "listen = \"127.0.0.1:0\"\nstore = {}\n\n[sandbox]\nmemory_limit_mb = {}\ncall_timeout_ms = {}\n",
+            toml_string(&self.store),
+            self.memory_limit_mb,
+            self.call_timeout_ms
+        );
+        if !self.plugins.is_empty() {
+            out.push_str("\n[plugins]\n");
+            for (name, path) in &self.plugins {
+                out.push_str(&format!("{} = {}\n", toml_string(name), toml_string(path)));
+            }
+        }
+        for connector in &self.connectors {
+            out.push('\n');
+            out.push_str(connector);
+        }
+        out
+    }
+
+    /// Render and start the host.
+    pub async fn start(&self) -> TestHost {
+        TestHost::start(self.render()).await
+    }
+}
+
+/// One `[[connector]]` table.
+pub fn connector_toml(id: &str, fallback: &str, channel: &str, provider: &str) -> String {
+    format!(
+        "[[connector]]\nid = {}\nfallback_message = {}\nchannel = {channel}\nprovider = {provider}\n",
+        toml_string(id),
+        toml_string(fallback)
+    )
+}
+
+/// `{ plugin = "bitrix24", application_token = "app-token-123", portal_url = "<fake>" }`.
+pub fn bitrix_channel(bitrix: &FakeBitrix) -> String {
+    format!(
+        "{{ plugin = \"bitrix24\", application_token = {}, portal_url = {} }}",
+        toml_string(APP_TOKEN),
+        toml_string(&bitrix.client_endpoint())
+    )
+}
+
+/// `{ plugin = "dify", mode = "<mode>", base_url = "<fake>", api_key = "<key>" }`.
+/// Modes: `chatflow`, `workflow`, `agent`.
+pub fn dify_provider(dify: &FakeDify, mode: &str) -> String {
+    format!(
+        "{{ plugin = \"dify\", mode = {}, base_url = {}, api_key = {} }}",
+        toml_string(mode),
+        toml_string(&dify.base_url()),
+        toml_string(&dify.api_key())
+    )
+}
+
+/// `{ plugin = "<name>" }` plus extra `key = value` pairs (values already TOML).
+pub fn plugin_table(plugin: &str, extra: &[(&str, String)]) -> String {
+    let mut out = format!("{{ plugin = {}", toml_string(plugin));
+    for (k, v) in extra {
+        out.push_str(&format!(", {k} = {v}"));
+    }
+    out.push_str(" }");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_a_config() {
+        let toml = HostConfig::default()
+            .plugin("echo", "/tmp/echo.wasm")
+            .connector(
+                "a",
+                "{ plugin = \"bitrix24\" }",
+                &plugin_table("echo", &[("allowed_hosts", "[\"127.0.0.1:1\"]".into())]),
+            )
+            .render();
+        assert_eq!(
+            toml,
+            "listen = \"127.0.0.1:0\"\nstore = \"memory\"\n\n[sandbox]\nmemory_limit_mb = 32\ncall_timeout_ms = 2000\n\n\
+             [plugins]\n\"echo\" = \"/tmp/echo.wasm\"\n\n[[connector]]\nid = \"a\"\n\
+             fallback_message = \"Sorry, the assistant is unavailable right now.\"\nchannel = { plugin = \"bitrix24\" }\n\
+             provider = { plugin = \"echo\", allowed_hosts = [\"127.0.0.1:1\"] }\n"
+        );
+        assert_eq!(toml_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
+    }
+}
