@@ -3,12 +3,14 @@
 use crate::app::App;
 use crate::config::Config;
 use anyhow::Context;
+use std::sync::Arc;
 use std::net::SocketAddr;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// A running server.
 pub struct Server {
+    app: Arc<App>,
     local_addr: SocketAddr,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
@@ -23,17 +25,23 @@ impl Server {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let router = crate::http::router(app);
+        let router = crate::http::router(Arc::clone(&app));
         let task = tokio::spawn(async move {
             axum::serve(listener, router).with_graceful_shutdown(async { drop(stopped.await) }).await
         });
         tracing::info!(%local_addr, store = %crate::store::describe(&config.store), connectors = config.connectors.len(), "switchboard listening");
-        Ok(Self { local_addr, stop, task })
+        Ok(Self { app, local_addr, stop, task })
     }
 
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The running host's state (connectors, runtime, store), e.g. to run
+    /// plugin actions.
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
     }
 
     /// Stop accepting requests and wait for in-flight ones.

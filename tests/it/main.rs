@@ -4,6 +4,7 @@
 
 mod e2e_bitrix_dify;
 mod sandbox;
+mod setup;
 
 use reqwest::StatusCode;
 use std::time::Duration;

@@ -30,6 +30,11 @@ impl TestHost {
         TestHost { server: Some(server), addr, client }
     }
 
+    /// The running host's state, e.g. to run a channel plugin's action.
+    pub fn app(&self) -> &std::sync::Arc<switchboard::app::App> {
+        self.server.as_ref().expect("the host is running").app()
+    }
+
     /// The address the host listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -105,6 +110,8 @@ pub const APP_TOKEN: &str = "app-token-123";
 pub struct HostConfig {
     /// `store`: `memory`, `embedded:/dir` or a `redis://` URL.
     pub store: String,
+    /// `public_url`, when set.
+    pub public_url: Option<String>,
     /// `[sandbox] memory_limit_mb`.
     pub memory_limit_mb: u32,
     /// `[sandbox] call_timeout_ms`.
@@ -119,6 +126,7 @@ impl Default for HostConfig {
     fn default() -> Self {
         HostConfig {
             store: "memory".into(),
+            public_url: None,
             memory_limit_mb: 32,
             call_timeout_ms: 2000,
             plugins: Vec::new(),
@@ -128,6 +136,12 @@ impl Default for HostConfig {
 }
 
 impl HostConfig {
+    /// Set `public_url` (plugins then get their `webhook-url`).
+    pub fn public_url(mut self, url: &str) -> Self {
+        self.public_url = Some(url.to_string());
+        self
+    }
+
     /// Register an extra component (`[plugins] name = "path"`).
     pub fn plugin(mut self, name: &str, path: &str) -> Self {
         self.plugins.push((name.to_string(), path.to_string()));
@@ -156,6 +170,9 @@ impl HostConfig {
             self.memory_limit_mb,
             self.call_timeout_ms
         );
+        if let Some(url) = &self.public_url {
+            out.insert_str(0, &format!("public_url = {}\n", toml_string(url)));
+        }
         if !self.plugins.is_empty() {
             out.push_str("\n[plugins]\n");
             for (name, path) in &self.plugins {

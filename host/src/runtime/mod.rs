@@ -251,14 +251,16 @@ fn shared_engine() -> anyhow::Result<Engine> {
     Ok(ENGINE.get_or_init(|| engine).clone())
 }
 
-/// Compile once per distinct component bytes within the process.
+/// Compile once per distinct component bytes within the process. The lock is
+/// held while compiling so concurrent loads of one plugin compile it once
+/// (compilation itself runs on all cores).
 fn compile_cached(engine: &Engine, wasm: &[u8]) -> anyhow::Result<Component> {
     static CACHE: OnceLock<Mutex<HashMap<Vec<u8>, Component>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(component) = cache.lock().expect("component cache lock").get(wasm) {
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(component) = cache.get(wasm) {
         return Ok(component.clone());
     }
     let component = Component::new(engine, wasm)?;
-    cache.lock().expect("component cache lock").insert(wasm.to_vec(), component.clone());
+    cache.insert(wasm.to_vec(), component.clone());
     Ok(component)
 }
