@@ -48,7 +48,14 @@ impl Failure {
 
     fn describe(&self) -> String {
         match self {
-            Failure::Plugin(error) => format!("{:?} error: {}", error.kind, error.message),
+            Failure::Plugin(error) => {
+                let kind = match error.kind {
+                    ErrorKind::Transient => "transient",
+                    ErrorKind::Permanent => "permanent",
+                    ErrorKind::Config => "configuration",
+                };
+                format!("{kind} error: {}", error.message)
+            }
             Failure::Sandbox(error) => error.to_string(),
         }
     }

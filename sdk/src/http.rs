@@ -156,8 +156,13 @@ impl Request {
             Some(query) => format!("{}?{query}", url.path()),
             None => url.path().to_string(),
         };
-        let entries: Vec<(String, Vec<u8>)> =
+        let mut entries: Vec<(String, Vec<u8>)> =
             self.headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect();
+        // A known length instead of chunked encoding: some servers and
+        // proxies reject chunked request bodies.
+        if !self.body.is_empty() && !self.headers.iter().any(|(k, _)| k == "content-length") {
+            entries.push(("content-length".into(), self.body.len().to_string().into_bytes()));
+        }
         let headers = Fields::from_list(&entries).map_err(|e| HttpError::InvalidUrl(format!("bad header: {e:?}")))?;
         let request = OutgoingRequest::new(headers);
         let invalid = |what: &str| HttpError::InvalidUrl(format!("{what} rejected for {url}"));

@@ -349,9 +349,26 @@ async fn provider_failure_sends_the_fallback_message() {
     assert_eq!(sent[0].require("MESSAGE"), FALLBACK);
     assert_eq!(sent[0].require("DIALOG_ID"), "17");
     assert_eq!(sent[0].require("BOT_ID"), "55");
-    let tries = env.dify.request_count();
-    assert!(tries >= 1, "Dify was never asked");
+    // 500 is transient: the host's default `retry.attempts` (3) are all used.
+    assert_eq!(env.dify.request_count(), 3, "every attempt reached Dify");
     assert!(env.dify.requests().iter().all(|r| r.status == 500));
+    env.assert_exactly("imbot.message.add", 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_long_input_is_not_retried_and_the_user_gets_the_fallback() {
+    let env = env("chatflow").await;
+    // Dify's default max length of a text-input variable; the BitBot tokens are longer.
+    env.dify.set_max_input_length(Some(48));
+    let mut p = env.private().with_message("Hello").with_message_id(1011);
+    p.access_token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIyIiwicG9ydGFsIjoiYjI0In0.c2ln".into();
+    deliver(&env.host, CONNECTOR, bitrix_events::message_add(&p)).await;
+
+    let sent = env.bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
+    assert_eq!(sent[0].require("MESSAGE"), FALLBACK);
+    let requests = env.dify.requests();
+    assert_eq!(requests.len(), 1, "a configuration error is not retried");
+    assert_eq!(requests[0].status, 400);
     env.assert_exactly("imbot.message.add", 1).await;
 }
 

@@ -12,7 +12,6 @@ pub use error::ApiError;
 
 use crate::app::App;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use std::sync::Arc;
 
@@ -26,6 +25,5 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/hooks/{connector}/{plugin}", post(webhooks::provider_callback))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(app)
 }

@@ -6,9 +6,8 @@ use crate::app::App;
 use crate::bindings::{HttpRequest, HttpResponse, RequestError};
 use crate::connector::Connector;
 use crate::queue::Job;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
@@ -16,13 +15,10 @@ use std::sync::Arc;
 pub async fn platform_webhook(
     State(app): State<Arc<App>>,
     Path(connector_id): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let connector = app.connector(&connector_id)?;
-    let request = to_plugin_request(&method, &uri, &headers, body);
+    let request = to_plugin_request(request).await?;
     let translated = app
         .runtime
         .translate_in(&connector.channel, request)
@@ -42,16 +38,13 @@ pub async fn platform_webhook(
 pub async fn provider_callback(
     State(app): State<Arc<App>>,
     Path((connector_id, plugin)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Result<Response, ApiError> {
     let connector = app.connector(&connector_id)?;
     if connector.provider.plugin.name != plugin {
         return Err(ApiError::NotFound(format!("connector `{connector_id}` has no provider `{plugin}`")));
     }
-    let request = to_plugin_request(&method, &uri, &headers, body);
+    let request = to_plugin_request(request).await?;
     let result = app
         .runtime
         .handle_callback(&connector.provider, request)
@@ -64,16 +57,23 @@ pub async fn provider_callback(
     Ok(into_response(result.response))
 }
 
-fn to_plugin_request(method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) -> HttpRequest {
-    HttpRequest {
-        method: method.to_string(),
+/// The request as plugins see it (header names are already lower-case).
+async fn to_plugin_request(request: Request) -> Result<HttpRequest, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, super::MAX_BODY_BYTES)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("cannot read the request body (at most {} bytes): {e}", super::MAX_BODY_BYTES)))?;
+    let uri = &parts.uri;
+    Ok(HttpRequest {
+        method: parts.method.to_string(),
         path_with_query: uri.path_and_query().map_or_else(|| uri.path().to_string(), |p| p.to_string()),
-        headers: headers
+        headers: parts
+            .headers
             .iter()
             .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
             .collect(),
         body: body.to_vec(),
-    }
+    })
 }
 
 fn rejected(connector: &Connector, error: RequestError) -> ApiError {
