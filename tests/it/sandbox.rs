@@ -136,3 +136,48 @@ async fn outbound_http_to_an_allowed_host_goes_through() {
     assert_eq!(sent[0].require("MESSAGE"), "allowed: 200");
     assert_eq!(probe.hits(), vec![Hit { method: "GET".into(), path: "/probe".into() }]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_get_no_environment_filesystem_or_sockets() {
+    // SAFETY: set before the host starts; no other thread reads it concurrently.
+    unsafe { std::env::set_var("SWITCHBOARD_TEST_SECRET", "must-not-leak") };
+    let probe = Probe::start().await;
+    let bitrix = FakeBitrix::start().await;
+    let settings = [("target_port", toml_string(&probe.port().to_string()))];
+    let host = HostConfig::default()
+        .plugin("ambient-access", components::AMBIENT_ACCESS)
+        .connector("ambient", &bitrix_channel(&bitrix), &plugin_table("ambient-access", &settings))
+        .start()
+        .await;
+    let p = EventParams::private(&bitrix.client_endpoint()).with_message("what can you reach?").with_message_id(3201);
+    deliver(&host, "ambient", bitrix_events::message_add(&p)).await;
+
+    let sent = bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
+    assert_eq!(sent[0].require("MESSAGE"), "env=0 fs=denied tcp=denied");
+    assert_eq!(probe.hit_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_responses_are_cut_off() {
+    let probe = Probe::start().await;
+    let bitrix = FakeBitrix::start().await;
+    let settings = [
+        ("target_port", toml_string(&probe.port().to_string())),
+        ("target_path", toml_string("/big")),
+        ("allowed_hosts", format!("[{}]", toml_string(&probe.host_port()))),
+    ];
+    let host = HostConfig::default()
+        .max_response_bytes(64 * 1024)
+        .plugin("forbidden-http", components::FORBIDDEN_HTTP)
+        .connector("big", &bitrix_channel(&bitrix), &plugin_table("forbidden-http", &settings))
+        .start()
+        .await;
+    let p = EventParams::private(&bitrix.client_endpoint()).with_message("fetch").with_message_id(3301);
+    deliver(&host, "big", bitrix_events::message_add(&p)).await;
+
+    let sent = bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
+    let message = sent[0].require("MESSAGE");
+    assert!(message.starts_with("denied: HTTP transport error"), "a 1 MiB body must not pass a 64 KiB cap: {message}");
+    assert!(message.contains("body size exceeds limit: 65536"), "{message}");
+    assert_eq!(probe.hits(), vec![Hit { method: "GET".into(), path: "/big".into() }]);
+}

@@ -112,6 +112,8 @@ pub struct HostConfig {
     pub store: String,
     /// `public_url`, when set.
     pub public_url: Option<String>,
+    /// `[sandbox] max_response_bytes`, when set.
+    pub max_response_bytes: Option<usize>,
     /// `[sandbox] memory_limit_mb`.
     pub memory_limit_mb: u32,
     /// `[sandbox] call_timeout_ms`.
@@ -127,6 +129,7 @@ impl Default for HostConfig {
         HostConfig {
             store: "memory".into(),
             public_url: None,
+            max_response_bytes: None,
             memory_limit_mb: 32,
             call_timeout_ms: 2000,
             plugins: Vec::new(),
@@ -139,6 +142,12 @@ impl HostConfig {
     /// Set `public_url` (plugins then get their `webhook-url`).
     pub fn public_url(mut self, url: &str) -> Self {
         self.public_url = Some(url.to_string());
+        self
+    }
+
+    /// Cap the response bodies plugins may read.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = Some(bytes);
         self
     }
 
@@ -170,6 +179,9 @@ impl HostConfig {
             self.memory_limit_mb,
             self.call_timeout_ms
         );
+        if let Some(bytes) = self.max_response_bytes {
+            out.push_str(&format!("max_response_bytes = {bytes}\n"));
+        }
         if let Some(url) = &self.public_url {
             out.insert_str(0, &format!("public_url = {}\n", toml_string(url)));
         }

@@ -1,5 +1,5 @@
-//! A bare HTTP server that answers `200 ok` to anything and counts the hits:
-//! the destination of outbound-HTTP policy tests.
+//! A bare HTTP server that answers `200 ok` to anything (and a 1 MiB body on
+//! `/big`) and counts the hits: the destination of outbound-HTTP policy tests.
 
 use crate::util;
 use axum::Router;
@@ -59,8 +59,12 @@ impl Probe {
     }
 }
 
-async fn handle(State(hits): State<Arc<Mutex<Vec<Hit>>>>, request: Request) -> (StatusCode, &'static str) {
+/// Size of the `/big` body.
+pub const BIG_BODY_BYTES: usize = 1024 * 1024;
+
+async fn handle(State(hits): State<Arc<Mutex<Vec<Hit>>>>, request: Request) -> (StatusCode, String) {
     let path = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+    let body = if path == "/big" { "x".repeat(BIG_BODY_BYTES) } else { "ok".to_string() };
     hits.lock().unwrap().push(Hit { method: request.method().to_string(), path });
-    (StatusCode::OK, "ok")
+    (StatusCode::OK, body)
 }
