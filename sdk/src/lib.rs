@@ -124,6 +124,15 @@ macro_rules! export_channel {
             }
             $crate::__private::bindings::channel::export_channel_world!(SwitchboardChannelExport);
         };
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            #[allow(dead_code)]
+            fn exported() {
+                let _ = <$plugin as $crate::Channel>::translate_in;
+                let _ = <$plugin as $crate::Channel>::translate_out;
+                let _ = <$plugin as $crate::Channel>::run_action;
+            }
+        };
     };
 }
 
@@ -150,6 +159,14 @@ macro_rules! export_provider {
                 }
             }
             $crate::__private::bindings::provider::export_provider_world!(SwitchboardProviderExport);
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            #[allow(dead_code)]
+            fn exported() {
+                let _ = <$plugin as $crate::Provider>::call_provider;
+                let _ = <$plugin as $crate::Provider>::handle_callback;
+            }
         };
     };
 }
