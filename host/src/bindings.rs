@@ -12,6 +12,19 @@ mod generated {
         });
     }
 
+    pub mod handoff {
+        wasmtime::component::bindgen!({
+            path: "../wit",
+            world: "switchboard:plugin/handoff-plugin",
+            imports: { default: async | trappable },
+            exports: { default: async },
+            with: {
+                "switchboard:plugin/types": super::channel::switchboard::plugin::types,
+                "switchboard:plugin/host": super::channel::switchboard::plugin::host,
+            },
+        });
+    }
+
     pub mod provider {
         wasmtime::component::bindgen!({
             path: "../wit",
@@ -28,10 +41,11 @@ mod generated {
 }
 
 pub(crate) use generated::channel::switchboard::plugin::host;
-pub(crate) use generated::channel::switchboard::plugin::types::{
-    AddressedReply, ErrorKind, HttpRequest, HttpResponse, InboundMessage, OutboundMessage,
-    PluginError, RequestError, Translated,
-};
 pub(crate) use generated::channel::ChannelPluginPre;
-pub(crate) use generated::provider::exports::switchboard::plugin::provider::CallbackResult;
+pub(crate) use generated::channel::switchboard::plugin::types::{
+    AddressedReply, Author, CallbackResult, Control, ConversationEvent, ConversationRef, ErrorKind,
+    HttpRequest, HttpResponse, InboundMessage, OutboundMessage, PluginError, RequestError, Sender,
+    TranscriptEntry, Translated,
+};
+pub(crate) use generated::handoff::HandoffPluginPre;
 pub(crate) use generated::provider::ProviderPluginPre;

@@ -24,3 +24,17 @@ pub mod provider {
         },
     });
 }
+
+pub mod handoff {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "switchboard:plugin/handoff-plugin",
+        pub_export_macro: true,
+        export_macro_name: "export_handoff_world",
+        default_bindings_module: "switchboard_sdk::__private::bindings::handoff",
+        with: {
+            "switchboard:plugin/types@0.1.0": super::channel::switchboard::plugin::types,
+            "switchboard:plugin/host@0.1.0": super::channel::switchboard::plugin::host,
+        },
+    });
+}

@@ -40,11 +40,10 @@ use bindings::channel::exports::switchboard::plugin::channel as channel_exports;
 use bindings::provider::exports::switchboard::plugin::provider as provider_exports;
 
 pub use bindings::channel::switchboard::plugin::types::{
-    AddressedReply, Attachment, Button, Command, Control, ConversationRef, ErrorKind, HttpRequest,
-    HttpResponse, InboundMessage, OutboundFile, OutboundMessage, PluginError, RequestError,
-    Sender, Translated,
+    AddressedReply, Attachment, Author, Button, CallbackResult, Command, Control, ConversationEvent,
+    ConversationRef, ErrorKind, HttpRequest, HttpResponse, InboundMessage, OutboundFile,
+    OutboundMessage, PluginError, RequestError, Sender, TranscriptEntry, Translated,
 };
-pub use provider_exports::CallbackResult;
 
 /// Ordered string pairs, as used for variables, headers and action arguments.
 pub type Pairs = Vec<(String, String)>;
@@ -52,10 +51,10 @@ pub type Pairs = Vec<(String, String)>;
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
     pub use crate::{
-        AddressedReply, Attachment, Button, CallbackResult, Channel, Command, Control,
-        ConversationRef, ErrorKind, HttpRequest, HttpResponse, InboundMessage, OutboundFile,
-        OutboundMessage, Pairs, PluginError, Provider, RequestError, Sender, Translated, config,
-        form, http, log, sse, state,
+        AddressedReply, Attachment, Author, Button, CallbackResult, Channel, Command, Control,
+        ConversationEvent, ConversationRef, ErrorKind, Handoff, HttpRequest, HttpResponse,
+        InboundMessage, OutboundFile, OutboundMessage, Pairs, PluginError, Provider, RequestError,
+        Sender, TranscriptEntry, Translated, config, form, http, log, sse, state,
     };
 }
 
@@ -93,6 +92,40 @@ pub trait Provider {
         let _ = request;
         Err(RequestError::NotFound("this provider accepts no callbacks".into()))
     }
+
+    /// Learn about a conversation event (handoff started/ended, operator
+    /// message, reset). The default ignores it; providers with
+    /// per-conversation state should at least forget it on
+    /// [`ConversationEvent::Reset`].
+    fn on_event(conversation: ConversationRef, event: ConversationEvent) -> Result<(), PluginError> {
+        let _ = (conversation, event);
+        Ok(())
+    }
+}
+
+/// A human-handoff adapter (a help-desk such as LiveChat): while a
+/// conversation is handed off, the host relays the user's messages here
+/// instead of to the bot. Register it with [`export_handoff!`].
+pub trait Handoff {
+    /// Open an operator chat for `conversation` with the reason and the
+    /// recent transcript.
+    fn start_handoff(
+        conversation: ConversationRef,
+        customer: Sender,
+        reason: String,
+        transcript: Vec<TranscriptEntry>,
+    ) -> Result<(), PluginError>;
+
+    /// Pass one user message to the operator chat.
+    fn relay_message(message: InboundMessage) -> Result<(), PluginError>;
+
+    /// Handle a request the help-desk sent to `POST /hooks/{connector}/{plugin}`:
+    /// operator messages become replies; when the operator chat ends, reply
+    /// with a message carrying [`Control::HandoffEnded`].
+    fn handle_callback(request: HttpRequest) -> Result<CallbackResult, RequestError>;
+
+    /// Close the operator chat: the conversation returns to the bot.
+    fn end_handoff(conversation: ConversationRef) -> Result<(), PluginError>;
 }
 
 /// Register a [`Channel`] implementation as the component's export.
@@ -157,6 +190,12 @@ macro_rules! export_provider {
                 ) -> ::core::result::Result<$crate::CallbackResult, $crate::RequestError> {
                     <$plugin as $crate::Provider>::handle_callback(request)
                 }
+                fn on_event(
+                    conversation: $crate::ConversationRef,
+                    event: $crate::ConversationEvent,
+                ) -> ::core::result::Result<(), $crate::PluginError> {
+                    <$plugin as $crate::Provider>::on_event(conversation, event)
+                }
             }
             $crate::__private::bindings::provider::export_provider_world!(SwitchboardProviderExport);
         };
@@ -166,6 +205,52 @@ macro_rules! export_provider {
             fn exported() {
                 let _ = <$plugin as $crate::Provider>::call_provider;
                 let _ = <$plugin as $crate::Provider>::handle_callback;
+                let _ = <$plugin as $crate::Provider>::on_event;
+            }
+        };
+    };
+}
+
+/// Register a [`Handoff`] implementation as the component's export.
+#[macro_export]
+macro_rules! export_handoff {
+    ($plugin:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct SwitchboardHandoffExport;
+            impl $crate::__private::HandoffGuest for SwitchboardHandoffExport {
+                fn start_handoff(
+                    conversation: $crate::ConversationRef,
+                    customer: $crate::Sender,
+                    reason: ::std::string::String,
+                    transcript: ::std::vec::Vec<$crate::TranscriptEntry>,
+                ) -> ::core::result::Result<(), $crate::PluginError> {
+                    <$plugin as $crate::Handoff>::start_handoff(conversation, customer, reason, transcript)
+                }
+                fn relay_message(message: $crate::InboundMessage) -> ::core::result::Result<(), $crate::PluginError> {
+                    <$plugin as $crate::Handoff>::relay_message(message)
+                }
+                fn handle_callback(
+                    request: $crate::HttpRequest,
+                ) -> ::core::result::Result<$crate::CallbackResult, $crate::RequestError> {
+                    <$plugin as $crate::Handoff>::handle_callback(request)
+                }
+                fn end_handoff(
+                    conversation: $crate::ConversationRef,
+                ) -> ::core::result::Result<(), $crate::PluginError> {
+                    <$plugin as $crate::Handoff>::end_handoff(conversation)
+                }
+            }
+            $crate::__private::bindings::handoff::export_handoff_world!(SwitchboardHandoffExport);
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            #[allow(dead_code)]
+            fn exported() {
+                let _ = <$plugin as $crate::Handoff>::start_handoff;
+                let _ = <$plugin as $crate::Handoff>::relay_message;
+                let _ = <$plugin as $crate::Handoff>::handle_callback;
+                let _ = <$plugin as $crate::Handoff>::end_handoff;
             }
         };
     };
@@ -176,4 +261,5 @@ pub mod __private {
     pub use crate::bindings;
     pub use crate::channel_exports::Guest as ChannelGuest;
     pub use crate::provider_exports::Guest as ProviderGuest;
+    pub use crate::bindings::handoff::exports::switchboard::plugin::handoff::Guest as HandoffGuest;
 }

@@ -10,8 +10,9 @@ pub use policy::AllowList;
 pub use sandbox::PluginContext;
 
 use crate::bindings::{
-    AddressedReply, CallbackResult, ChannelPluginPre, HttpRequest, InboundMessage, OutboundMessage, PluginError,
-    ProviderPluginPre, RequestError, Translated,
+    AddressedReply, CallbackResult, ChannelPluginPre, ConversationEvent, ConversationRef, HandoffPluginPre,
+    HttpRequest, InboundMessage, OutboundMessage, PluginError, ProviderPluginPre, RequestError, Sender,
+    TranscriptEntry, Translated,
 };
 use crate::config::SandboxConfig;
 use anyhow::Context as _;
@@ -28,6 +29,7 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 enum PluginKind {
     Channel(ChannelPluginPre<PluginState>),
     Provider(ProviderPluginPre<PluginState>),
+    Handoff(HandoffPluginPre<PluginState>),
 }
 
 /// A compiled, pre-instantiated plugin component.
@@ -37,11 +39,12 @@ pub struct Plugin {
 }
 
 impl Plugin {
-    /// `"channel"` or `"provider"`.
+    /// `"channel"`, `"provider"` or `"handoff"`.
     pub fn kind_name(&self) -> &'static str {
         match self.kind {
             PluginKind::Channel(_) => "channel",
             PluginKind::Provider(_) => "provider",
+            PluginKind::Handoff(_) => "handoff",
         }
     }
 }
@@ -93,10 +96,14 @@ impl Runtime {
         })?;
         let kind = if let Ok(channel) = ChannelPluginPre::new(pre.clone()) {
             PluginKind::Channel(channel)
-        } else if let Ok(provider) = ProviderPluginPre::new(pre) {
+        } else if let Ok(provider) = ProviderPluginPre::new(pre.clone()) {
             PluginKind::Provider(provider)
+        } else if let Ok(handoff) = HandoffPluginPre::new(pre) {
+            PluginKind::Handoff(handoff)
         } else {
-            anyhow::bail!("plugin `{name}` exports neither the `channel` nor the `provider` interface of switchboard:plugin@0.1");
+            anyhow::bail!(
+                "plugin `{name}` exports none of the `channel`, `provider` or `handoff` interfaces of switchboard:plugin@0.1"
+            );
         };
         self.plugins.insert(name.to_string(), Arc::new(Plugin { name: name.to_string(), kind }));
         Ok(())
@@ -162,13 +169,81 @@ impl Runtime {
         .await
     }
 
-    /// `provider.handle-callback`.
+    /// `handle-callback` of a provider or handoff plugin.
     pub async fn handle_callback(&self, binding: &Binding, request: HttpRequest) -> Result<Result<CallbackResult, RequestError>, CallError> {
+        match binding.plugin.kind.clone() {
+            PluginKind::Provider(pre) => {
+                self.run(binding, move |store| {
+                    Box::pin(async move {
+                        let plugin = pre.instantiate_async(&mut *store).await?;
+                        plugin.switchboard_plugin_provider().call_handle_callback(&mut *store, &request).await
+                    })
+                })
+                .await
+            }
+            PluginKind::Handoff(pre) => {
+                self.run(binding, move |store| {
+                    Box::pin(async move {
+                        let plugin = pre.instantiate_async(&mut *store).await?;
+                        plugin.switchboard_plugin_handoff().call_handle_callback(&mut *store, &request).await
+                    })
+                })
+                .await
+            }
+            PluginKind::Channel(_) => Err(wrong_kind(binding, "provider")),
+        }
+    }
+
+    /// `provider.on-event`.
+    pub async fn on_event(&self, binding: &Binding, conversation: ConversationRef, event: ConversationEvent) -> Result<Result<(), PluginError>, CallError> {
         let pre = provider(binding)?;
         self.run(binding, move |store| {
             Box::pin(async move {
                 let plugin = pre.instantiate_async(&mut *store).await?;
-                plugin.switchboard_plugin_provider().call_handle_callback(&mut *store, &request).await
+                plugin.switchboard_plugin_provider().call_on_event(&mut *store, &conversation, &event).await
+            })
+        })
+        .await
+    }
+
+    /// `handoff.start-handoff`.
+    pub async fn start_handoff(
+        &self,
+        binding: &Binding,
+        conversation: ConversationRef,
+        customer: Sender,
+        reason: String,
+        transcript: Vec<TranscriptEntry>,
+    ) -> Result<Result<(), PluginError>, CallError> {
+        let pre = handoff(binding)?;
+        self.run(binding, move |store| {
+            Box::pin(async move {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                plugin.switchboard_plugin_handoff().call_start_handoff(&mut *store, &conversation, &customer, &reason, &transcript).await
+            })
+        })
+        .await
+    }
+
+    /// `handoff.relay-message`.
+    pub async fn relay_message(&self, binding: &Binding, message: InboundMessage) -> Result<Result<(), PluginError>, CallError> {
+        let pre = handoff(binding)?;
+        self.run(binding, move |store| {
+            Box::pin(async move {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                plugin.switchboard_plugin_handoff().call_relay_message(&mut *store, &message).await
+            })
+        })
+        .await
+    }
+
+    /// `handoff.end-handoff`.
+    pub async fn end_handoff(&self, binding: &Binding, conversation: ConversationRef) -> Result<Result<(), PluginError>, CallError> {
+        let pre = handoff(binding)?;
+        self.run(binding, move |store| {
+            Box::pin(async move {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                plugin.switchboard_plugin_handoff().call_end_handoff(&mut *store, &conversation).await
             })
         })
         .await
@@ -206,14 +281,21 @@ impl Runtime {
 fn channel(binding: &Binding) -> Result<ChannelPluginPre<PluginState>, CallError> {
     match &binding.plugin.kind {
         PluginKind::Channel(pre) => Ok(pre.clone()),
-        PluginKind::Provider(_) => Err(wrong_kind(binding, "channel")),
+        _ => Err(wrong_kind(binding, "channel")),
     }
 }
 
 fn provider(binding: &Binding) -> Result<ProviderPluginPre<PluginState>, CallError> {
     match &binding.plugin.kind {
         PluginKind::Provider(pre) => Ok(pre.clone()),
-        PluginKind::Channel(_) => Err(wrong_kind(binding, "provider")),
+        _ => Err(wrong_kind(binding, "provider")),
+    }
+}
+
+fn handoff(binding: &Binding) -> Result<HandoffPluginPre<PluginState>, CallError> {
+    match &binding.plugin.kind {
+        PluginKind::Handoff(pre) => Ok(pre.clone()),
+        _ => Err(wrong_kind(binding, "handoff")),
     }
 }
 

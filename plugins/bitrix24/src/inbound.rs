@@ -107,6 +107,7 @@ impl Dialog {
             bot_token: first_non_empty([view.bot_access_token(), view.auth("access_token")]),
             bot_id: view.bot_id(),
             dialog_id: view.param("DIALOG_ID"),
+            chat_id: first_non_empty([view.param("CHAT_ID"), view.param("TO_CHAT_ID")]),
         };
         let member_id = view.member_id().unwrap_or_default();
         let missing = [

@@ -83,8 +83,11 @@ impl Channel for Bitrix24 {
 
     fn translate_out(reply: AddressedReply) -> Result<(), PluginError> {
         let context = ReplyContext::from_json(&reply.conversation.reply_context)?;
-        let buttons_text = config::get_or("buttons_text", outbound::DEFAULT_BUTTONS_TEXT);
-        let plan = outbound::plan_delivery(&reply, &context, &buttons_text);
+        let settings = outbound::DeliverySettings {
+            buttons_text: config::get_or("buttons_text", outbound::DEFAULT_BUTTONS_TEXT),
+            staff_dialog_id: config::get("staff_dialog_id"),
+        };
+        let plan = outbound::plan_delivery(&reply, &context, &settings);
         for note in &plan.notes {
             log::debug(note);
         }

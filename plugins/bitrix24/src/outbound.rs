@@ -3,7 +3,7 @@
 
 use crate::bbcode::markdown_to_bbcode;
 use crate::reply_context::ReplyContext;
-use crate::rest::{COMMAND_ANSWER, MESSAGE_ADD, RestCall};
+use crate::rest::{COMMAND_ANSWER, MESSAGE_ADD, OPERATOR_HANDOFF, RestCall};
 use serde_json::{Map, Value, json};
 use switchboard_sdk::{AddressedReply, Button, Control, OutboundFile, OutboundMessage};
 
@@ -32,16 +32,24 @@ fn command_target(reply: &AddressedReply) -> Option<(String, String)> {
     Some((command.id.clone(), message_id))
 }
 
+/// Delivery settings from the connector configuration.
+#[derive(Debug, Clone, Default)]
+pub struct DeliverySettings {
+    /// Text sent with buttons when a message has none.
+    pub buttons_text: String,
+    /// Dialog that receives staff notices (`staff_dialog_id`), e.g. `chat12`.
+    pub staff_dialog_id: Option<String>,
+}
+
 /// Plan delivery of every message of `reply`.
-pub fn plan_delivery(reply: &AddressedReply, context: &ReplyContext, buttons_text: &str) -> Plan {
+pub fn plan_delivery(reply: &AddressedReply, context: &ReplyContext, settings: &DeliverySettings) -> Plan {
     let target = command_target(reply);
     let mut plan = Plan::default();
     for message in &reply.messages {
         if let Some(control) = &message.control {
-            plan.notes
-                .push(control_note(control, &reply.conversation.id));
+            plan_control(control, &reply.conversation.id, context, settings, &mut plan);
         }
-        match message_params(message, buttons_text) {
+        match message_params(message, &settings.buttons_text) {
             Some(params) => plan
                 .calls
                 .push(addressed_call(params, context, target.as_ref())),
@@ -57,12 +65,31 @@ pub fn plan_delivery(reply: &AddressedReply, context: &ReplyContext, buttons_tex
     plan
 }
 
-fn control_note(control: &Control, conversation: &str) -> String {
-    let signal = match control {
-        Control::Handoff(_) => "handoff",
-        Control::Close => "close",
-    };
-    format!("{signal} requested for {conversation}: nothing to send to Bitrix24 in this version")
+/// Control signals that reach the channel: a handoff with no handoff plugin
+/// goes to the Open Line's operator queue; staff notices go to the staff
+/// dialog. The rest need no call.
+fn plan_control(control: &Control, conversation: &str, context: &ReplyContext, settings: &DeliverySettings, plan: &mut Plan) {
+    match control {
+        Control::Handoff(_) if !context.chat_id.is_empty() => {
+            let mut params = Map::new();
+            params.insert("CHAT_ID".into(), context.chat_id.clone().into());
+            plan.calls.push(RestCall { method: OPERATOR_HANDOFF, params });
+        }
+        Control::Handoff(_) => {
+            plan.notes.push(format!("handoff requested for {conversation}, but the event carried no CHAT_ID to transfer"));
+        }
+        Control::StaffNotice(text) => match &settings.staff_dialog_id {
+            Some(dialog) => {
+                let mut params = Map::new();
+                params.insert("BOT_ID".into(), context.bot_id.clone().into());
+                params.insert("DIALOG_ID".into(), dialog.clone().into());
+                params.insert("MESSAGE".into(), markdown_to_bbcode(text).into());
+                plan.calls.push(RestCall { method: MESSAGE_ADD, params });
+            }
+            None => plan.notes.push(format!("staff notice for {conversation} (set `staff_dialog_id` to receive these in a chat): {text}")),
+        },
+        Control::HandoffEnded | Control::Close => {}
+    }
 }
 
 /// Add the addressing fields: a command answer when answering a command,
@@ -166,6 +193,7 @@ mod tests {
             bot_token: "tok".into(),
             bot_id: "55".into(),
             dialog_id: "chat7".into(),
+            chat_id: "7".into(),
         }
     }
 
@@ -206,11 +234,8 @@ mod tests {
     }
 
     fn plan(messages: Vec<OutboundMessage>, in_reply_to: Option<InboundMessage>) -> Plan {
-        plan_delivery(
-            &reply(messages, in_reply_to),
-            &context(),
-            DEFAULT_BUTTONS_TEXT,
-        )
+        let settings = DeliverySettings { buttons_text: DEFAULT_BUTTONS_TEXT.into(), staff_dialog_id: Some("chat12".into()) };
+        plan_delivery(&reply(messages, in_reply_to), &context(), &settings)
     }
 
     #[test]
@@ -292,13 +317,30 @@ mod tests {
     }
 
     #[test]
-    fn empty_messages_and_bare_controls_send_nothing() {
+    fn empty_messages_send_nothing() {
+        let plan = plan(vec![OutboundMessage::text("")], None);
+        assert!(plan.calls.is_empty());
+        assert_eq!(plan.notes.len(), 1);
+    }
+
+    #[test]
+    fn handoff_moves_the_open_line_to_the_operator_queue() {
         let mut handoff = OutboundMessage::text("");
         handoff.control = Some(Control::Handoff("needs a human".into()));
-        let plan = plan(vec![OutboundMessage::text(""), handoff], None);
-        assert!(plan.calls.is_empty());
-        assert_eq!(plan.notes.len(), 2);
-        assert!(plan.notes[1].starts_with("handoff requested"));
+        let plan = plan(vec![handoff], None);
+        assert_eq!(plan.calls.len(), 1);
+        assert_eq!(plan.calls[0].method, "imopenlines.bot.session.operator");
+        assert_eq!(Value::Object(plan.calls[0].params.clone()), json!({"CHAT_ID": "7"}));
+    }
+
+    #[test]
+    fn staff_notices_go_to_the_staff_dialog_only() {
+        let mut notice = OutboundMessage::text("");
+        notice.control = Some(Control::StaffNotice("Forwarded to an operator: https://panel/1".into()));
+        let plan = plan(vec![notice], None);
+        assert_eq!(plan.calls.len(), 1);
+        assert_eq!(plan.calls[0].params["DIALOG_ID"], "chat12");
+        assert!(plan.calls[0].params["MESSAGE"].as_str().unwrap().contains("https://panel/1"));
     }
 
     #[test]
@@ -307,6 +349,6 @@ mod tests {
         closing.control = Some(Control::Close);
         let plan = plan(vec![closing], None);
         assert_eq!(plan.calls.len(), 1);
-        assert_eq!(plan.notes.len(), 1);
+        assert_eq!(plan.calls[0].params["MESSAGE"], "Bye");
     }
 }

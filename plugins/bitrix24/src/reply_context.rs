@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use switchboard_sdk::PluginError;
 
-/// `{"client_endpoint":"https://portal/rest/","bot_token":"…","bot_id":"55","dialog_id":"chat7"}`
+/// `{"client_endpoint":"https://portal/rest/","bot_token":"…","bot_id":"55","dialog_id":"chat7","chat_id":"7"}`
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyContext {
     /// The portal's REST base URL, ending with `/`.
@@ -16,6 +16,10 @@ pub struct ReplyContext {
     pub bot_id: String,
     /// `DIALOG_ID`: a user id for private chats, `chat{N}` for group chats.
     pub dialog_id: String,
+    /// `CHAT_ID` of the chat, when the event carried one (Open Lines need it
+    /// to hand the chat to an operator).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub chat_id: String,
 }
 
 impl ReplyContext {
@@ -51,11 +55,12 @@ mod tests {
             bot_token: "tok".into(),
             bot_id: "55".into(),
             dialog_id: "chat7".into(),
+            chat_id: "7".into(),
         };
         let json = context.to_json();
         assert_eq!(
             json,
-            r#"{"client_endpoint":"https://p.bitrix24.com/rest/","bot_token":"tok","bot_id":"55","dialog_id":"chat7"}"#
+            r#"{"client_endpoint":"https://p.bitrix24.com/rest/","bot_token":"tok","bot_id":"55","dialog_id":"chat7","chat_id":"7"}"#
         );
         assert_eq!(ReplyContext::from_json(&json).unwrap(), context);
     }

@@ -10,6 +10,8 @@ use switchboard_sdk::{PluginError, http, log};
 pub const MESSAGE_ADD: &str = "imbot.message.add";
 /// Answer a slash command.
 pub const COMMAND_ANSWER: &str = "imbot.command.answer";
+/// `imopenlines.bot.session.operator`: hand an Open Line chat to the operator queue.
+pub const OPERATOR_HANDOFF: &str = "imopenlines.bot.session.operator";
 /// Register a bot.
 pub const BOT_REGISTER: &str = "imbot.register";
 /// Register a bot command.

@@ -104,6 +104,13 @@ impl Provider for Dify {
         }
         Ok(replies)
     }
+
+    fn on_event(conversation: ConversationRef, event: ConversationEvent) -> Result<(), PluginError> {
+        if matches!(event, ConversationEvent::Reset) {
+            state::delete(&api::state_key(&conversation.id))?;
+        }
+        Ok(())
+    }
 }
 
 fn log_config_error(error: &PluginError) {
