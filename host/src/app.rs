@@ -32,7 +32,13 @@ impl App {
         let runtime = Arc::new(load_runtime(config).await?);
         let state = store::open(&config.store).await.context("opening the state store")?;
         let connectors = Arc::new(connector::build_all(config, &runtime, &state)?);
-        let pipeline = Pipeline { runtime: Arc::clone(&runtime), connectors: Arc::clone(&connectors), retry: config.retry.clone() };
+        let pipeline = Pipeline {
+            runtime: Arc::clone(&runtime),
+            connectors: Arc::clone(&connectors),
+            retry: config.retry.clone(),
+            state: Arc::clone(&state),
+            state_ttl: std::time::Duration::from_secs(u64::from(config.state_ttl_seconds)),
+        };
         let queue = Arc::new(MemoryQueue::start(config.workers, Arc::new(pipeline)));
         Ok(Arc::new(Self { runtime, connectors, state, queue }))
     }

@@ -38,6 +38,9 @@ pub struct Config {
     /// Retries of failing provider calls.
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Bearer token for the admin API (`/admin/...`); the API is off without it.
+    #[serde(default)]
+    pub admin_token: Option<String>,
     /// Extra plugin components by name; a name equal to a shipped plugin
     /// replaces it.
     #[serde(default)]
@@ -87,6 +90,53 @@ pub struct ConnectorConfig {
     pub channel: PluginSection,
     /// The bot side.
     pub provider: PluginSection,
+    /// Optional human handoff (a help-desk plugin such as LiveChat). Without
+    /// it, a handoff moves the chat to the platform's own operator queue
+    /// where the channel has one (Bitrix24 Open Lines).
+    #[serde(default)]
+    pub handoff: Option<PluginSection>,
+    /// Keywords and notices of the conversation state machine.
+    #[serde(default)]
+    pub routing: RoutingConfig,
+}
+
+/// How users and the host move a conversation between the bot and a human.
+/// A keyword matches when the user's whole message equals it (ignoring case
+/// and surrounding spaces); an empty keyword is disabled.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// The user asks for a human operator.
+    pub handoff_command: String,
+    /// The user asks to go back to the bot.
+    pub return_command: String,
+    /// The user asks for a fresh start: the provider forgets the conversation.
+    pub reset_keyword: String,
+    /// Sent to the user when a handoff starts (empty: nothing).
+    pub handoff_notice: String,
+    /// Sent to the user when the conversation returns to the bot.
+    pub return_notice: String,
+    /// Sent to the user after a reset.
+    pub reset_notice: String,
+    /// Sent when the handoff plugin cannot reach the help-desk.
+    pub handoff_failed_notice: String,
+    /// Lines of recent conversation kept for the operator.
+    pub transcript_lines: usize,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            handoff_command: "/operator".into(),
+            return_command: "/bot".into(),
+            reset_keyword: "/reset".into(),
+            handoff_notice: "Connecting you to an operator. Please wait.".into(),
+            return_notice: "You are talking to the assistant again.".into(),
+            reset_notice: "Conversation reset. How can I help?".into(),
+            handoff_failed_notice: "Sorry, no operator can be reached right now. The assistant will keep helping you.".into(),
+            transcript_lines: 20,
+        }
+    }
 }
 
 /// A plugin name and its settings.
@@ -227,6 +277,9 @@ impl Config {
         ensure!(self.sandbox.call_timeout_ms > 0, "`sandbox.call_timeout_ms` must be positive");
         if let Some(url) = &self.public_url {
             url::Url::parse(url).with_context(|| format!("`public_url` {url:?} is not a URL"))?;
+        }
+        for name in self.plugins.keys() {
+            ensure!(is_slug(name), "plugin name {name:?} must use only a-z, 0-9, `-` and `_`");
         }
         let mut seen = std::collections::HashSet::new();
         for connector in &self.connectors {

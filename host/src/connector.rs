@@ -1,7 +1,7 @@
 //! Connectors: a tenant's platform bot joined to a provider, with each side
 //! bound to its plugin, settings and state scope.
 
-use crate::config::{Config, ConnectorConfig, PluginSection};
+use crate::config::{Config, ConnectorConfig, PluginSection, RoutingConfig};
 use crate::runtime::{AllowList, Binding, PluginContext, Runtime};
 use crate::store::{Scope, StateStore};
 use anyhow::{Context, bail};
@@ -16,6 +16,22 @@ pub struct Connector {
     pub fallback_message: String,
     pub channel: Binding,
     pub provider: Binding,
+    /// The help-desk plugin for human handoff, if configured.
+    pub handoff: Option<Binding>,
+    pub routing: RoutingConfig,
+    /// Where the host keeps its own per-conversation records.
+    pub host_scope: Scope,
+}
+
+/// The plugin name of the host's own state scope; `#` cannot appear in
+/// plugin names, so no plugin can read it.
+const HOST_SCOPE: &str = "#host";
+
+impl Connector {
+    /// The plugin binding that answers callbacks to `/hooks/{id}/{plugin}`.
+    pub fn callback_target(&self, plugin: &str) -> Option<&Binding> {
+        [Some(&self.provider), self.handoff.as_ref()].into_iter().flatten().find(|b| b.plugin.name == plugin)
+    }
 }
 
 /// Build every configured connector against the loaded plugins.
@@ -48,6 +64,9 @@ fn build(connector: &ConnectorConfig, config: &Config, runtime: &Runtime, state:
         fallback_message: connector.fallback_message.clone(),
         channel: side(&connector.channel, "channel")?,
         provider: side(&connector.provider, "provider")?,
+        handoff: connector.handoff.as_ref().map(|section| side(section, "handoff")).transpose()?,
+        routing: connector.routing.clone(),
+        host_scope: Scope { tenant: connector.tenant.clone(), connector: connector.id.clone(), plugin: HOST_SCOPE.into() },
     })
 }
 

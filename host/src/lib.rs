@@ -11,6 +11,7 @@ pub mod app;
 mod bindings;
 pub mod config;
 pub mod connector;
+pub mod conversation;
 pub mod http;
 pub mod pipeline;
 pub mod queue;

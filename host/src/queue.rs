@@ -15,19 +15,57 @@ use tokio::sync::mpsc;
 /// Work for a worker. Serializable so a durable queue can store it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Job {
-    /// Ask the connector's provider, then deliver its answer.
+    /// A user message: route it (bot, operator, commands) and answer it.
     Answer { connector: String, message: InboundMessage },
-    /// Deliver replies that need no provider call.
-    Deliver { connector: String, reply: AddressedReply },
+    /// Deliver replies that did not come from a synchronous provider answer.
+    Deliver { connector: String, reply: AddressedReply, origin: Origin },
+    /// An administrator's request about one conversation.
+    Admin { connector: String, conversation: String, action: AdminAction },
+}
+
+/// Which plugin produced a reply; it decides how its control signals count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Origin {
+    /// The channel itself (a welcome message).
+    Channel,
+    /// The bot provider, asynchronously (a callback).
+    Provider,
+    /// The help-desk plugin (operator messages, end of the operator chat).
+    Handoff,
+}
+
+/// What an administrator can do with a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminAction {
+    /// Hand it to a human operator.
+    Handoff,
+    /// Return it to the bot.
+    Return,
+    /// Forget its provider state.
+    Reset,
 }
 
 impl Job {
+    /// The connector the job belongs to.
+    pub fn connector(&self) -> &str {
+        match self {
+            Job::Answer { connector, .. } | Job::Deliver { connector, .. } | Job::Admin { connector, .. } => connector,
+        }
+    }
+
+    /// The conversation the job belongs to.
+    pub fn conversation_id(&self) -> &str {
+        match self {
+            Job::Answer { message, .. } => &message.conversation.id,
+            Job::Deliver { reply, .. } => &reply.conversation.id,
+            Job::Admin { conversation, .. } => conversation,
+        }
+    }
+
     /// Jobs with the same key are processed in order.
     fn ordering_key(&self) -> (&str, &str) {
-        match self {
-            Job::Answer { connector, message } => (connector, &message.conversation.id),
-            Job::Deliver { connector, reply } => (connector, &reply.conversation.id),
-        }
+        (self.connector(), self.conversation_id())
     }
 }
 

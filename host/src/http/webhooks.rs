@@ -5,7 +5,7 @@ use super::ApiError;
 use crate::app::App;
 use crate::bindings::{HttpRequest, HttpResponse, RequestError};
 use crate::connector::Connector;
-use crate::queue::Job;
+use crate::queue::{Job, Origin};
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -29,30 +29,32 @@ pub async fn platform_webhook(
         app.enqueue(Job::Answer { connector: connector.id.clone(), message }).await?;
     }
     for reply in translated.direct_replies {
-        app.enqueue(Job::Deliver { connector: connector.id.clone(), reply }).await?;
+        app.enqueue(Job::Deliver { connector: connector.id.clone(), reply, origin: Origin::Channel }).await?;
     }
     Ok(into_response(translated.response))
 }
 
-/// `POST /hooks/{connector}/{plugin}`: a callback from the provider.
+/// `POST /hooks/{connector}/{plugin}`: a callback from the provider or the
+/// handoff plugin.
 pub async fn provider_callback(
     State(app): State<Arc<App>>,
     Path((connector_id, plugin)): Path<(String, String)>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let connector = app.connector(&connector_id)?;
-    if connector.provider.plugin.name != plugin {
-        return Err(ApiError::NotFound(format!("connector `{connector_id}` has no provider `{plugin}`")));
-    }
+    let Some(target) = connector.callback_target(&plugin) else {
+        return Err(ApiError::NotFound(format!("connector `{connector_id}` has no provider or handoff plugin `{plugin}`")));
+    };
+    let origin = if target.plugin.name == connector.provider.plugin.name { Origin::Provider } else { Origin::Handoff };
     let request = to_plugin_request(request).await?;
     let result = app
         .runtime
-        .handle_callback(&connector.provider, request)
+        .handle_callback(target, request)
         .await
         .map_err(|e| anyhow::anyhow!(e))?
         .map_err(|e| rejected(&connector, e))?;
     for reply in result.replies {
-        app.enqueue(Job::Deliver { connector: connector.id.clone(), reply }).await?;
+        app.enqueue(Job::Deliver { connector: connector.id.clone(), reply, origin }).await?;
     }
     Ok(into_response(result.response))
 }

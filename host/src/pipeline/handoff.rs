@@ -1,0 +1,129 @@
+//! Moving a conversation between the bot and a human operator.
+
+use super::{Pipeline, flatten};
+use crate::bindings::{AddressedReply, Author, Control, ConversationEvent, InboundMessage, Sender};
+use crate::connector::Connector;
+use crate::conversation::{ConversationRecord, Mode};
+use crate::queue::AdminAction;
+
+impl Pipeline {
+    /// Hand the conversation to a human: through the help-desk plugin when
+    /// one is configured, otherwise through the channel (platform queue).
+    pub(super) async fn start_handoff(
+        &self,
+        connector: &Connector,
+        record: &mut ConversationRecord,
+        reason: &str,
+        in_reply_to: Option<&InboundMessage>,
+    ) {
+        let Some(conversation) = record.conversation.clone() else { return };
+        let routing = &connector.routing;
+        let Some(handoff) = &connector.handoff else {
+            tracing::info!(reason, "handing the conversation to the platform's operators");
+            let mut message = super::text_message(routing.handoff_notice.clone());
+            message.control = Some(Control::Handoff(reason.to_string()));
+            let reply = AddressedReply { conversation, in_reply_to: in_reply_to.cloned(), messages: vec![message] };
+            self.deliver(connector, reply).await;
+            return;
+        };
+        let customer = record.customer.clone().unwrap_or_else(|| Sender { id: String::new(), display_name: None, is_bot: false });
+        let outcome = self
+            .runtime
+            .start_handoff(handoff, conversation.clone(), customer, reason.to_string(), record.transcript.clone())
+            .await;
+        match flatten(outcome) {
+            Ok(()) => {
+                tracing::info!(reason, plugin = %handoff.plugin.name, "conversation handed to a human operator");
+                record.mode = Mode::Human;
+                self.tell_provider(connector, record, ConversationEvent::HandoffStarted(reason.to_string())).await;
+                self.notify(connector, &conversation, in_reply_to, &routing.handoff_notice).await;
+            }
+            Err(failure) => {
+                tracing::error!(error = %failure.describe(), "handoff to the help-desk failed; the bot keeps the conversation");
+                let text = failure.user_message().unwrap_or_else(|| routing.handoff_failed_notice.clone());
+                self.notify(connector, &conversation, in_reply_to, &text).await;
+            }
+        }
+    }
+
+    /// Return the conversation to the bot. `close_desk_chat` is true when the
+    /// user or an admin asked (the help-desk chat must be closed); false when
+    /// the help-desk itself reported the end.
+    pub(super) async fn end_handoff(
+        &self,
+        connector: &Connector,
+        record: &mut ConversationRecord,
+        close_desk_chat: bool,
+        in_reply_to: Option<&InboundMessage>,
+    ) {
+        if record.mode != Mode::Human {
+            return;
+        }
+        let Some(conversation) = record.conversation.clone() else { return };
+        if let (true, Some(handoff)) = (close_desk_chat, &connector.handoff) {
+            if let Err(failure) = flatten(self.runtime.end_handoff(handoff, conversation.clone()).await) {
+                tracing::warn!(error = %failure.describe(), "the help-desk chat could not be closed; returning to the bot anyway");
+            }
+        }
+        record.mode = Mode::Bot;
+        tracing::info!("conversation returned to the bot");
+        self.tell_provider(connector, record, ConversationEvent::HandoffEnded).await;
+        if close_desk_chat {
+            self.notify(connector, &conversation, in_reply_to, &connector.routing.return_notice).await;
+        }
+    }
+
+    /// Forget the conversation: the provider drops its state, an operator
+    /// chat is closed, the transcript is cleared.
+    pub(super) async fn reset(&self, connector: &Connector, record: &mut ConversationRecord, in_reply_to: Option<&InboundMessage>) {
+        let Some(conversation) = record.conversation.clone() else { return };
+        if record.mode == Mode::Human {
+            if let Some(handoff) = &connector.handoff {
+                if let Err(failure) = flatten(self.runtime.end_handoff(handoff, conversation.clone()).await) {
+                    tracing::warn!(error = %failure.describe(), "the help-desk chat could not be closed during a reset");
+                }
+            }
+        }
+        self.tell_provider(connector, record, ConversationEvent::Reset).await;
+        *record = ConversationRecord { conversation: Some(conversation.clone()), customer: record.customer.take(), ..Default::default() };
+        tracing::info!("conversation reset");
+        self.notify(connector, &conversation, in_reply_to, &connector.routing.reset_notice).await;
+    }
+
+    /// An administrator's request from the admin API.
+    pub(super) async fn admin(&self, connector: &Connector, record: &mut ConversationRecord, action: AdminAction) {
+        if record.conversation.is_none() {
+            tracing::warn!(?action, "admin action for a conversation the host does not know");
+            return;
+        }
+        match action {
+            AdminAction::Handoff if record.mode == Mode::Bot => self.start_handoff(connector, record, action.describe(), None).await,
+            AdminAction::Handoff => {}
+            AdminAction::Return => self.end_handoff(connector, record, true, None).await,
+            AdminAction::Reset => self.reset(connector, record, None).await,
+        }
+    }
+
+    /// Operator messages and help-desk events from the handoff plugin.
+    pub(super) async fn deliver_operator_reply(&self, connector: &Connector, record: &mut ConversationRecord, reply: AddressedReply) {
+        let ended = reply.messages.iter().any(|m| matches!(m.control, Some(Control::HandoffEnded)));
+        for message in &reply.messages {
+            if message.control.is_none() && !message.text.trim().is_empty() {
+                record.note(Author::Operator, &message.text, connector.routing.transcript_lines);
+                self.tell_provider(connector, record, ConversationEvent::OperatorMessage(message.text.clone())).await;
+            }
+        }
+        self.deliver(connector, reply).await;
+        if ended {
+            self.end_handoff(connector, record, false, None).await;
+        }
+    }
+
+    /// Tell the bot provider about the conversation; failures are logged only.
+    async fn tell_provider(&self, connector: &Connector, record: &ConversationRecord, event: ConversationEvent) {
+        let Some(conversation) = record.conversation.clone() else { return };
+        if let Err(failure) = flatten(self.runtime.on_event(&connector.provider, conversation, event).await) {
+            tracing::warn!(error = %failure.describe(), "the provider could not process a conversation event");
+        }
+    }
+}
