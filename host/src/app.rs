@@ -23,7 +23,10 @@ pub struct App {
     pub runtime: Arc<Runtime>,
     pub connectors: Arc<HashMap<String, Arc<Connector>>>,
     pub state: Arc<dyn StateStore>,
+    pub state_ttl: std::time::Duration,
     pub queue: Arc<dyn JobQueue>,
+    /// Bearer token of the admin API; `None` disables it.
+    pub admin_token: Option<String>,
 }
 
 impl App {
@@ -32,15 +35,17 @@ impl App {
         let runtime = Arc::new(load_runtime(config).await?);
         let state = store::open(&config.store).await.context("opening the state store")?;
         let connectors = Arc::new(connector::build_all(config, &runtime, &state)?);
+        let state_ttl = std::time::Duration::from_secs(u64::from(config.state_ttl_seconds));
         let pipeline = Pipeline {
             runtime: Arc::clone(&runtime),
             connectors: Arc::clone(&connectors),
             retry: config.retry.clone(),
             state: Arc::clone(&state),
-            state_ttl: std::time::Duration::from_secs(u64::from(config.state_ttl_seconds)),
+            state_ttl,
         };
         let queue = Arc::new(MemoryQueue::start(config.workers, Arc::new(pipeline)));
-        Ok(Arc::new(Self { runtime, connectors, state, queue }))
+        let admin_token = config.admin_token.clone().filter(|token| !token.is_empty());
+        Ok(Arc::new(Self { runtime, connectors, state, state_ttl, queue, admin_token }))
     }
 
     /// A connector by id, or 404.

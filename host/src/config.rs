@@ -239,7 +239,7 @@ impl Config {
     /// Parse TOML text, apply environment overrides and validate.
     pub fn from_toml_str(text: &str) -> anyhow::Result<Self> {
         let mut config: Config = toml::from_str(text).context("invalid configuration")?;
-        config.apply_env_overrides();
+        config.apply_env_overrides()?;
         config.validate()?;
         Ok(config)
     }
@@ -258,7 +258,13 @@ impl Config {
         Ok(config)
     }
 
-    fn apply_env_overrides(&mut self) {
+    fn apply_env_overrides(&mut self) -> anyhow::Result<()> {
+        if let Some(token) = &self.admin_token {
+            self.admin_token = Some(expand_env(token).context("`admin_token`")?);
+        }
+        if let Ok(token) = std::env::var("SWITCHBOARD_ADMIN_TOKEN") {
+            self.admin_token = Some(token);
+        }
         if let Ok(listen) = std::env::var("SWITCHBOARD_LISTEN") {
             self.listen = listen;
         }
@@ -268,6 +274,7 @@ impl Config {
         if let Ok(url) = std::env::var("SWITCHBOARD_PUBLIC_URL") {
             self.public_url = Some(url);
         }
+        Ok(())
     }
 
     fn validate(&self) -> anyhow::Result<()> {

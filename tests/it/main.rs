@@ -4,6 +4,7 @@
 
 mod e2e_bitrix_dify;
 mod sandbox;
+mod routing;
 mod setup;
 
 use reqwest::StatusCode;

@@ -30,6 +30,18 @@ impl TestHost {
         TestHost { server: Some(server), addr, client }
     }
 
+    /// Send `method` to `path` with an optional bearer token; returns the
+    /// status and the body.
+    pub async fn request(&self, method: reqwest::Method, path: &str, bearer: Option<&str>) -> (StatusCode, String) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request to the host");
+        let status = response.status();
+        (status, response.text().await.unwrap_or_default())
+    }
+
     /// The running host's state, e.g. to run a channel plugin's action.
     pub fn app(&self) -> &std::sync::Arc<switchboard::app::App> {
         self.server.as_ref().expect("the host is running").app()
@@ -114,6 +126,8 @@ pub struct HostConfig {
     pub public_url: Option<String>,
     /// `[sandbox] max_response_bytes`, when set.
     pub max_response_bytes: Option<usize>,
+    /// `admin_token`, when set.
+    pub admin_token: Option<String>,
     /// `[sandbox] memory_limit_mb`.
     pub memory_limit_mb: u32,
     /// `[sandbox] call_timeout_ms`.
@@ -130,6 +144,7 @@ impl Default for HostConfig {
             store: "memory".into(),
             public_url: None,
             max_response_bytes: None,
+            admin_token: None,
             memory_limit_mb: 32,
             call_timeout_ms: 2000,
             plugins: Vec::new(),
@@ -142,6 +157,12 @@ impl HostConfig {
     /// Set `public_url` (plugins then get their `webhook-url`).
     pub fn public_url(mut self, url: &str) -> Self {
         self.public_url = Some(url.to_string());
+        self
+    }
+
+    /// Enable the admin API with this bearer token.
+    pub fn admin_token(mut self, token: &str) -> Self {
+        self.admin_token = Some(token.to_string());
         self
     }
 
@@ -184,6 +205,9 @@ impl HostConfig {
         }
         if let Some(url) = &self.public_url {
             out.insert_str(0, &format!("public_url = {}\n", toml_string(url)));
+        }
+        if let Some(token) = &self.admin_token {
+            out.insert_str(0, &format!("admin_token = {}\n", toml_string(token)));
         }
         if !self.plugins.is_empty() {
             out.push_str("\n[plugins]\n");

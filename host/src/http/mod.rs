@@ -3,7 +3,9 @@
 //! * `POST /hooks/{connector}` — platform webhooks → channel `translate-in`
 //! * `POST /hooks/{connector}/{plugin}` — provider callbacks → `handle-callback`
 //! * `GET /healthz` (process alive), `GET /readyz` (store reachable)
+//! * `/admin/...` — conversation state and handoff/return/reset (see [`admin`])
 
+mod admin;
 mod error;
 mod health;
 mod webhooks;
@@ -23,6 +25,8 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/hooks/{connector}", post(webhooks::platform_webhook))
         .route("/hooks/{connector}/{plugin}", post(webhooks::provider_callback))
+        .route("/admin/connectors/{connector}/conversations/{conversation}", get(admin::conversation))
+        .route("/admin/connectors/{connector}/conversations/{conversation}/{action}", post(admin::act))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(app)
