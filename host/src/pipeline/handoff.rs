@@ -1,7 +1,7 @@
 //! Moving a conversation between the bot and a human operator.
 
 use super::{Pipeline, flatten};
-use crate::bindings::{AddressedReply, Author, Control, ConversationEvent, InboundMessage, Sender};
+use crate::bindings::{AddressedReply, Author, Control, ConversationEvent, ConversationRef, InboundMessage, Sender};
 use crate::connector::Connector;
 use crate::conversation::{ConversationRecord, Mode};
 use crate::queue::AdminAction;
@@ -60,10 +60,8 @@ impl Pipeline {
             return;
         }
         let Some(conversation) = record.conversation.clone() else { return };
-        if let (true, Some(handoff)) = (close_desk_chat, &connector.handoff) {
-            if let Err(failure) = flatten(self.runtime.end_handoff(handoff, conversation.clone()).await) {
-                tracing::warn!(error = %failure.describe(), "the help-desk chat could not be closed; returning to the bot anyway");
-            }
+        if close_desk_chat {
+            self.close_desk_chat(connector, &conversation).await;
         }
         record.mode = Mode::Bot;
         tracing::info!("conversation returned to the bot");
@@ -78,11 +76,7 @@ impl Pipeline {
     pub(super) async fn reset(&self, connector: &Connector, record: &mut ConversationRecord, in_reply_to: Option<&InboundMessage>) {
         let Some(conversation) = record.conversation.clone() else { return };
         if record.mode == Mode::Human {
-            if let Some(handoff) = &connector.handoff {
-                if let Err(failure) = flatten(self.runtime.end_handoff(handoff, conversation.clone()).await) {
-                    tracing::warn!(error = %failure.describe(), "the help-desk chat could not be closed during a reset");
-                }
-            }
+            self.close_desk_chat(connector, &conversation).await;
         }
         self.tell_provider(connector, record, ConversationEvent::Reset).await;
         *record = ConversationRecord { conversation: Some(conversation.clone()), customer: record.customer.take(), ..Default::default() };
@@ -116,6 +110,15 @@ impl Pipeline {
         self.deliver(connector, reply).await;
         if ended {
             self.end_handoff(connector, record, false, None).await;
+        }
+    }
+
+    /// Close the operator chat at the help-desk; failures are logged only
+    /// (the conversation returns to the bot either way).
+    async fn close_desk_chat(&self, connector: &Connector, conversation: &ConversationRef) {
+        let Some(handoff) = &connector.handoff else { return };
+        if let Err(failure) = flatten(self.runtime.end_handoff(handoff, conversation.clone()).await) {
+            tracing::warn!(error = %failure.describe(), "the help-desk chat could not be closed");
         }
     }
 
