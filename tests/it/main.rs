@@ -5,6 +5,7 @@
 mod e2e_bitrix_dify;
 mod sandbox;
 mod setup;
+mod typebot;
 
 use reqwest::StatusCode;
 use std::time::Duration;
