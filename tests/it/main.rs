@@ -6,6 +6,7 @@ mod e2e_bitrix_dify;
 mod sandbox;
 mod routing;
 mod setup;
+mod typebot;
 
 use reqwest::StatusCode;
 use std::time::Duration;
