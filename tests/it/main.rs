@@ -3,6 +3,7 @@
 //! hostile components. One binary (fast to link), one module per area.
 
 mod e2e_bitrix_dify;
+mod messenger;
 mod sandbox;
 mod routing;
 mod setup;

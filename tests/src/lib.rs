@@ -13,6 +13,7 @@ pub mod bitrix_events;
 pub mod fake_bitrix;
 pub mod fake_dify;
 pub mod fake_typebot;
+pub mod fake_messenger;
 pub mod harness;
 pub mod probe;
 mod util;
@@ -29,6 +30,7 @@ pub mod components {
 pub use bitrix_events::EventParams;
 pub use fake_bitrix::{Call, FakeBitrix};
 pub use fake_dify::{DifyRequest, FakeDify};
+pub use fake_messenger::{FakeMessenger, ReplyWebhook};
 pub use harness::TestHost;
 pub use probe::Probe;
 
