@@ -11,6 +11,7 @@
 
 pub mod bitrix_events;
 pub mod fake_bitrix;
+pub mod fake_botone;
 pub mod fake_dify;
 pub mod harness;
 pub mod probe;
@@ -27,6 +28,7 @@ pub mod components {
 
 pub use bitrix_events::EventParams;
 pub use fake_bitrix::{Call, FakeBitrix};
+pub use fake_botone::FakeBotOne;
 pub use fake_dify::{DifyRequest, FakeDify};
 pub use harness::TestHost;
 pub use probe::Probe;
