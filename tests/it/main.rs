@@ -2,6 +2,7 @@
 //! plugins against fake Bitrix24 and Dify servers, and the sandbox against
 //! hostile components. One binary (fast to link), one module per area.
 
+mod botone;
 mod e2e_bitrix_dify;
 mod messenger;
 mod sandbox;

@@ -11,6 +11,7 @@
 
 pub mod bitrix_events;
 pub mod fake_bitrix;
+pub mod fake_botone;
 pub mod fake_dify;
 pub mod fake_typebot;
 pub mod fake_messenger;
@@ -29,6 +30,7 @@ pub mod components {
 
 pub use bitrix_events::EventParams;
 pub use fake_bitrix::{Call, FakeBitrix};
+pub use fake_botone::FakeBotOne;
 pub use fake_dify::{DifyRequest, FakeDify};
 pub use fake_messenger::{FakeMessenger, ReplyWebhook};
 pub use harness::TestHost;
