@@ -13,7 +13,9 @@
 //!
 //! `Human` exists only with a handoff plugin. Without one, a handoff is
 //! passed to the channel (e.g. Bitrix24 Open Lines' operator queue) and the
-//! platform stops sending the bot messages until its operator is done.
+//! conversation is `Platform`: the platform stops sending the bot messages
+//! until its operator is done, so the next message the bot receives returns
+//! the conversation to `Bot`.
 
 use crate::bindings::{Author, ConversationRef, Sender, TranscriptEntry};
 use crate::store::{Scope, StateStore, StoreError};
@@ -29,6 +31,10 @@ pub enum Mode {
     Bot,
     /// A human operator answers through the handoff plugin.
     Human,
+    /// The platform's own operators took the chat (a handoff passed to the
+    /// channel). The platform sends the bot nothing while they work, so the
+    /// next message that reaches the bot means they are done.
+    Platform,
 }
 
 /// What the host remembers about one conversation.

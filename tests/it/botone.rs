@@ -329,7 +329,8 @@ async fn operator_command_asks_for_a_human() {
     let p = env.group().with_command("13", "operator", "").with_message_id(2651);
     deliver(&env.host, CONNECTOR, bitrix_events::command_add(&p)).await;
     let answers = env.bitrix.wait_for_method("imbot.command.answer", 1, WAIT).await;
-    assert_eq!(answers[0].require("MESSAGE"), "Connecting you to an operator…");
+    // `/operator` is also the host's default handoff command: the host answers with its notice.
+    assert_eq!(answers[0].require("MESSAGE"), "Connecting you to an operator. Please wait.");
     env.bitrix.wait_for_method("imopenlines.bot.session.operator", 1, WAIT).await;
     assert!(env.botone.requests().is_empty(), "no Bot.one call for an operator command without a dialog");
 }
@@ -382,7 +383,6 @@ async fn operator_events_reach_bot_one() {
 /// the host starts the handoff and tells the provider (`on-event`
 /// handoff-started → `/stop`); when the handoff ends → `/start`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs host handoff routing"]
 async fn operator_stop_and_start() {
     let env = env().await;
     let dialog = env.start_dialog(&env.group().with_message("I want a human").with_message_id(2801), 1).await;
@@ -391,9 +391,9 @@ async fn operator_stop_and_start() {
     let stops = env.botone.wait_for("/stop", 1, WAIT).await;
     assert_eq!(stops[0].path, format!("/api/v2/conversation/{}/stop", dialog.uuid));
     assert_eq!(env.botone.dialog(&dialog.uuid).status, "operator");
-    // TODO(lead): end the handoff the way the host routes it (operator
-    // closes the chat); until then this stands in for it.
-    env.on_event("a1b2c3:55:chat7", json!("HandoffEnded")).await;
+    // When the Open Line operator is done, Bitrix24 routes the user's next
+    // message to the bot again: the host ends the handoff and Bot.one resumes.
+    deliver(&env.host, CONNECTOR, bitrix_events::message_add(&env.group().with_message("thanks, back to the bot").with_message_id(2802))).await;
     let starts = env.botone.wait_for("/start", 1, WAIT).await;
     assert_eq!(starts[0].status, 204);
     assert_eq!(env.botone.dialog(&dialog.uuid).status, "in-process");

@@ -44,6 +44,7 @@ pub async fn conversation(
     let mode = match record.mode {
         Mode::Bot => "bot",
         Mode::Human => "human",
+        Mode::Platform => "platform",
     };
     Ok(Json(json!({ "conversation": conversation_id, "mode": mode, "transcript": transcript })))
 }

@@ -24,6 +24,8 @@ impl Pipeline {
             message.control = Some(Control::Handoff(reason.to_string()));
             let reply = AddressedReply { conversation, in_reply_to: in_reply_to.cloned(), messages: vec![message] };
             self.deliver(connector, reply).await;
+            record.mode = Mode::Platform;
+            self.tell_provider(connector, record, ConversationEvent::HandoffStarted(reason.to_string())).await;
             return;
         };
         let customer = record.customer.clone().unwrap_or_else(|| Sender { id: String::new(), display_name: None, is_bot: false });
@@ -91,7 +93,7 @@ impl Pipeline {
             return;
         }
         match action {
-            AdminAction::Handoff if record.mode == Mode::Bot => self.start_handoff(connector, record, action.describe(), None).await,
+            AdminAction::Handoff if record.mode != Mode::Human => self.start_handoff(connector, record, action.describe(), None).await,
             AdminAction::Handoff => {}
             AdminAction::Return => self.end_handoff(connector, record, true, None).await,
             AdminAction::Reset => self.reset(connector, record, None).await,
@@ -123,7 +125,7 @@ impl Pipeline {
     }
 
     /// Tell the bot provider about the conversation; failures are logged only.
-    async fn tell_provider(&self, connector: &Connector, record: &ConversationRecord, event: ConversationEvent) {
+    pub(super) async fn tell_provider(&self, connector: &Connector, record: &ConversationRecord, event: ConversationEvent) {
         let Some(conversation) = record.conversation.clone() else { return };
         if let Err(failure) = flatten(self.runtime.on_event(&connector.provider, conversation, event).await) {
             tracing::warn!(error = %failure.describe(), "the provider could not process a conversation event");

@@ -22,8 +22,8 @@ impl Intent {
         let says = |keyword: &str| !keyword.trim().is_empty() && text.trim().eq_ignore_ascii_case(keyword.trim());
         match mode {
             _ if says(&routing.reset_keyword) => Intent::Reset,
-            Mode::Bot if says(&routing.handoff_command) => Intent::Handoff,
-            Mode::Bot => Intent::Ask,
+            Mode::Bot | Mode::Platform if says(&routing.handoff_command) => Intent::Handoff,
+            Mode::Bot | Mode::Platform => Intent::Ask,
             Mode::Human if says(&routing.return_command) => Intent::Return,
             Mode::Human => Intent::Relay,
         }

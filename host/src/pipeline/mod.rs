@@ -110,6 +110,11 @@ impl Pipeline {
         record.conversation = Some(message.conversation.clone());
         record.customer = Some(message.sender.clone());
         record.note(Author::User, &message.text, connector.routing.transcript_lines);
+        if record.mode == Mode::Platform {
+            // The platform routes messages to the bot again: its operator is done.
+            record.mode = Mode::Bot;
+            self.tell_provider(connector, record, crate::bindings::ConversationEvent::HandoffEnded).await;
+        }
         match Intent::of(&message.text, &connector.routing, record.mode) {
             Intent::Reset => self.reset(connector, record, Some(&message)).await,
             Intent::Handoff => self.start_handoff(connector, record, "requested by the user", Some(&message)).await,
@@ -164,19 +169,29 @@ impl Pipeline {
         for message in &reply.messages {
             record.note(Author::Bot, &message.text, connector.routing.transcript_lines);
         }
-        let handoff_reason = match connector.handoff {
-            // With a help-desk the host runs the handoff; the channel must not also move the chat.
-            Some(_) => take_handoff_request(&mut reply.messages),
-            None => None,
+        record.conversation.get_or_insert_with(|| reply.conversation.clone());
+        let Some(reason) = handoff_request(&reply.messages) else {
+            self.deliver(connector, reply).await;
+            return;
         };
-        let (conversation, in_reply_to) = (reply.conversation.clone(), reply.in_reply_to.clone());
+        if connector.handoff.is_none() {
+            // The channel moves the chat to the platform's operators along with the text.
+            self.deliver(connector, reply).await;
+            record.mode = Mode::Platform;
+            self.tell_provider(connector, record, crate::bindings::ConversationEvent::HandoffStarted(reason)).await;
+            return;
+        }
+        // With a help-desk the host runs the handoff; the channel must not also move the chat.
+        for message in &mut reply.messages {
+            if matches!(message.control, Some(Control::Handoff(_))) {
+                message.control = None;
+            }
+        }
+        let in_reply_to = reply.in_reply_to.clone();
         if reply.messages.iter().any(|m| !m.text.trim().is_empty() || m.control.is_some() || !m.files.is_empty()) {
             self.deliver(connector, reply).await;
         }
-        if let Some(reason) = handoff_reason {
-            record.conversation.get_or_insert(conversation);
-            self.start_handoff(connector, record, &reason, in_reply_to.as_ref()).await;
-        }
+        self.start_handoff(connector, record, &reason, in_reply_to.as_ref()).await;
     }
 
     /// Deliver an answer of the connector's channel plugin; failures are logged.
@@ -222,16 +237,13 @@ fn text_message(text: String) -> OutboundMessage {
     OutboundMessage { text, buttons: Vec::new(), files: Vec::new(), control: None }
 }
 
-/// Remove `handoff` controls from the messages, returning the first reason.
-fn take_handoff_request(messages: &mut [OutboundMessage]) -> Option<String> {
-    let mut reason = None;
-    for message in messages {
-        if let Some(Control::Handoff(text)) = &message.control {
-            reason.get_or_insert_with(|| if text.is_empty() { "requested by the bot".to_string() } else { text.clone() });
-            message.control = None;
-        }
-    }
-    reason
+/// The reason of the first `handoff` control among the messages.
+fn handoff_request(messages: &[OutboundMessage]) -> Option<String> {
+    messages.iter().find_map(|message| match &message.control {
+        Some(Control::Handoff(reason)) if reason.is_empty() => Some("requested by the bot".to_string()),
+        Some(Control::Handoff(reason)) => Some(reason.clone()),
+        _ => None,
+    })
 }
 
 impl AdminAction {
