@@ -3,6 +3,7 @@
 //! hostile components. One binary (fast to link), one module per area.
 
 mod e2e_bitrix_dify;
+mod livechat;
 mod sandbox;
 mod setup;
 

@@ -12,6 +12,7 @@
 pub mod bitrix_events;
 pub mod fake_bitrix;
 pub mod fake_dify;
+pub mod fake_livechat;
 pub mod harness;
 pub mod probe;
 mod util;
