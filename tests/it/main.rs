@@ -5,6 +5,7 @@
 mod botone;
 mod e2e_bitrix_dify;
 mod messenger;
+mod livechat;
 mod sandbox;
 mod routing;
 mod setup;

@@ -15,6 +15,7 @@ pub mod fake_botone;
 pub mod fake_dify;
 pub mod fake_typebot;
 pub mod fake_messenger;
+pub mod fake_livechat;
 pub mod harness;
 pub mod probe;
 mod util;

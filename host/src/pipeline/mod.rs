@@ -150,8 +150,13 @@ impl Pipeline {
     }
 
     /// Deliver a reply that did not come from the provider's synchronous answer.
-    async fn deliver_from(&self, connector: &Connector, record: &mut ConversationRecord, reply: AddressedReply, origin: Origin) {
-        record.conversation.get_or_insert_with(|| reply.conversation.clone());
+    async fn deliver_from(&self, connector: &Connector, record: &mut ConversationRecord, mut reply: AddressedReply, origin: Origin) {
+        match &record.conversation {
+            // The host's copy comes from the user's latest message: its reply
+            // context (tokens, endpoints) is fresher than the one a plugin stored.
+            Some(latest) if latest.id == reply.conversation.id => reply.conversation = latest.clone(),
+            _ => record.conversation = Some(reply.conversation.clone()),
+        }
         match origin {
             Origin::Channel => self.deliver(connector, reply).await,
             Origin::Provider => {
