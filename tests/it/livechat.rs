@@ -34,6 +34,11 @@ struct Env {
 /// The fakes and a host whose connector `support` joins bitrix24 and dify
 /// (chatflow) with `handoff = { plugin = "livechat", ... }`.
 async fn env() -> Env {
+    env_with(HostConfig::default()).await
+}
+
+/// [`env`] on top of a given host configuration (e.g. with an admin token).
+async fn env_with(base: HostConfig) -> Env {
     let bitrix = FakeBitrix::start().await;
     let dify = FakeDify::start().await;
     let livechat = FakeLiveChat::start().await;
@@ -51,7 +56,7 @@ async fn env() -> Env {
         ],
     );
     let connector = connector_toml(CONNECTOR, FALLBACK, &bitrix_channel(&bitrix), &dify_provider(&dify, "chatflow"));
-    let mut config = HostConfig::default().public_url(PUBLIC_URL);
+    let mut config = base.public_url(PUBLIC_URL);
     config.connectors.push(format!("{connector}handoff = {handoff}\n"));
     let host = config.start().await;
     Env { bitrix, dify, livechat, host, next_message_id: AtomicU64::new(3001) }
@@ -291,4 +296,29 @@ async fn failed_handoff_closes_the_half_open_chat_and_keeps_the_bot() {
     // The abandoned chat's webhooks are ignored.
     assert_eq!(env.webhook(&env.livechat.operator_message(WEBHOOK_SECRET, &chat_id, "Hello?")).await, 200);
     env.assert_user_got(2).await;
+}
+
+/// An administrator hands the conversation over and takes it back through
+/// the admin API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_hands_the_conversation_over_and_back() {
+    const TOKEN: &str = "admin-token-7";
+    let env = env_with(HostConfig::default().admin_token(TOKEN)).await;
+    env.user_says("Where is my order?").await;
+    assert_eq!(env.nth_message(1).await, "Dify says: Where is my order?");
+
+    let path = "/admin/connectors/support/conversations/a1b2c3:55:17";
+    let (status, _) = env.host.request(reqwest::Method::POST, &format!("{path}/handoff"), Some(TOKEN)).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED);
+    env.livechat.wait_for_action("agent/start_chat", 1, WAIT).await;
+    assert_eq!(env.nth_message(2).await, HANDOFF_NOTICE);
+    let (_, body) = env.host.request(reqwest::Method::GET, path, Some(TOKEN)).await;
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["mode"], "human", "{body}");
+
+    let (status, _) = env.host.request(reqwest::Method::POST, &format!("{path}/return"), Some(TOKEN)).await;
+    assert_eq!(status, reqwest::StatusCode::ACCEPTED);
+    env.livechat.wait_for_action("agent/deactivate_chat", 1, WAIT).await;
+    assert_eq!(env.nth_message(3).await, RETURN_NOTICE);
+    env.user_says("Back to you, bot").await;
+    assert_eq!(env.nth_message(4).await, "Dify says: Back to you, bot");
 }

@@ -341,3 +341,19 @@ async fn service_outage_is_retried_then_succeeds_silently() {
     assert!(env.bitrix.calls().is_empty(), "no fallback after a successful retry: {:#?}", env.bitrix.calls());
     assert_eq!(env.messenger.sent().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_keyword_forgets_the_chat() {
+    let env = env().await;
+    let p = env.private().with_message("Hello").with_message_id(3451);
+    let chat_id = env.user_says(&p, 0).await.chat_id().to_string();
+
+    deliver(&env.host, CONNECTOR, bitrix_events::message_add(&p.clone().with_message("/reset").with_message_id(3452))).await;
+    let calls = env.bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
+    assert_eq!(calls[0].require("MESSAGE"), "Conversation reset. How can I help?");
+
+    // The host told the plugin to forget the conversation: its chat is unknown now.
+    let (status, body) = env.messenger.post_webhook(&env.callback_url(), &ReplyWebhook::bot(&chat_id, "Late answer")).await;
+    assert_eq!(status, 404, "{body}");
+    env.assert_exactly("imbot.message.add", 1).await;
+}
