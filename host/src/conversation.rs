@@ -7,7 +7,8 @@
 //!   ┌─────┐ ──────────────────────────────────────────► ┌───────┐
 //!   │ Bot │                                             │ Human │
 //!   └─────┘ ◄────────────────────────────────────────── └───────┘
-//!            handoff-ended (help-desk), return command, admin
+//!            handoff-ended (help-desk), return command, admin,
+//!            or the help-desk refusing a relayed message for good
 //!   reset keyword / admin reset: provider forgets the conversation → Bot
 //! ```
 //!

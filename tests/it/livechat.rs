@@ -322,3 +322,21 @@ async fn admin_hands_the_conversation_over_and_back() {
     env.user_says("Back to you, bot").await;
     assert_eq!(env.nth_message(4).await, "Dify says: Back to you, bot");
 }
+
+/// The operator chat closed without the webhook reaching us: LiveChat refuses
+/// the relayed message, and the conversation goes back to the bot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_operator_chat_returns_the_conversation_to_the_bot() {
+    let env = env().await;
+    env.user_says("Hello").await;
+    assert_eq!(env.nth_message(1).await, "Dify says: Hello");
+    env.hand_off(1).await;
+
+    env.livechat.fail_next("customer/send_event", 1, 422, "chat_inactive", "No active chat thread");
+    env.user_says("Anyone there?").await;
+    assert_eq!(env.nth_message(3).await, HANDOFF_FAILED_NOTICE);
+
+    env.user_says("Then help me, bot").await;
+    assert_eq!(env.nth_message(4).await, "Dify says: Then help me, bot");
+    assert_eq!(env.livechat.calls_to("customer/send_event").len(), 1, "only the refused message reached LiveChat");
+}

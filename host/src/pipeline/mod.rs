@@ -119,7 +119,7 @@ impl Pipeline {
             Intent::Reset => self.reset(connector, record, Some(&message)).await,
             Intent::Handoff => self.start_handoff(connector, record, "requested by the user", Some(&message)).await,
             Intent::Return => self.end_handoff(connector, record, true, Some(&message)).await,
-            Intent::Relay => self.relay(connector, message).await,
+            Intent::Relay => self.relay(connector, record, message).await,
             Intent::Ask => self.ask(connector, record, message).await,
         }
     }
@@ -138,15 +138,22 @@ impl Pipeline {
         self.deliver_bot_reply(connector, record, reply).await;
     }
 
-    /// A human operator answers: pass the message to the help-desk.
-    async fn relay(&self, connector: &Connector, message: InboundMessage) {
+    /// A human operator answers: pass the message to the help-desk. When the
+    /// help-desk refuses for good (its chat is gone), the conversation returns
+    /// to the bot instead of leaving the user talking to nobody.
+    async fn relay(&self, connector: &Connector, record: &mut ConversationRecord, message: InboundMessage) {
         let Some(handoff) = &connector.handoff else { return };
         let attempt = || async { flatten(self.runtime.relay_message(handoff, message.clone()).await) };
-        if let Err(failure) = self.with_retries(handoff, "relay to the operator", attempt).await {
+        let Err(failure) = self.with_retries(handoff, "relay to the operator", attempt).await else { return };
+        if failure.is_transient() {
             tracing::error!(error = %failure.describe(), "could not pass the message to the operator");
             let text = failure.user_message().unwrap_or_else(|| connector.fallback_message.clone());
             self.notify(connector, &message.conversation, Some(&message), &text).await;
+            return;
         }
+        tracing::warn!(error = %failure.describe(), "the help-desk no longer takes this conversation; returning it to the bot");
+        self.notify(connector, &message.conversation, Some(&message), &connector.routing.handoff_failed_notice).await;
+        self.end_handoff(connector, record, false, Some(&message)).await;
     }
 
     /// Deliver a reply that did not come from the provider's synchronous answer.
