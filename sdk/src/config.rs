@@ -23,7 +23,39 @@ pub fn flag(key: &str) -> bool {
     get(key).is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "on"))
 }
 
+/// A duration setting in whole seconds (a positive integer), or
+/// `default_seconds` when absent.
+pub fn seconds(key: &str, default_seconds: u64) -> Result<std::time::Duration, PluginError> {
+    parse_seconds(key, get(key).as_deref(), default_seconds)
+}
+
+/// [`seconds`] on a given value (testable without the host).
+pub fn parse_seconds(key: &str, value: Option<&str>, default_seconds: u64) -> Result<std::time::Duration, PluginError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(std::time::Duration::from_secs(default_seconds)),
+        Some(v) => match v.parse::<u64>() {
+            Ok(secs) if secs > 0 => Ok(std::time::Duration::from_secs(secs)),
+            _ => Err(PluginError::config(format!("setting `{key}` = `{v}` is not a positive integer"))),
+        },
+    }
+}
+
 /// All configured keys, sorted.
 pub fn keys() -> Vec<String> {
     host::config_keys()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use std::time::Duration;
+
+    #[test]
+    fn seconds_setting() {
+        assert_eq!(parse_seconds("timeout_seconds", None, 60).unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_seconds("timeout_seconds", Some("15"), 60).unwrap(), Duration::from_secs(15));
+        assert_eq!(parse_seconds("timeout_seconds", Some("0"), 60).unwrap_err().kind, ErrorKind::Config);
+        assert_eq!(parse_seconds("timeout_seconds", Some("soon"), 60).unwrap_err().kind, ErrorKind::Config);
+    }
 }

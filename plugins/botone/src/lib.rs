@@ -84,7 +84,7 @@ impl Settings {
             goto_reply: config::get_or("goto_reply", DEFAULT_GOTO_REPLY),
             operator_reply: config::get_or("operator_reply", DEFAULT_OPERATOR_REPLY),
             busy_message: config::get("busy_message"),
-            timeout: parse_timeout(config::get("timeout_seconds").as_deref())?,
+            timeout: config::seconds("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)?,
         })
     }
 }
@@ -97,17 +97,6 @@ pub fn parse_bot_id(value: Option<&str>) -> Result<String, PluginError> {
         )),
         Some(v) => dialog::goto_target(v)
             .ok_or_else(|| PluginError::config(format!("setting `bot_id` = `{v}` is not a positive integer"))),
-    }
-}
-
-/// Parse `timeout_seconds` (a positive integer; default 20).
-pub fn parse_timeout(value: Option<&str>) -> Result<Duration, PluginError> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(Duration::from_secs(DEFAULT_TIMEOUT_SECONDS)),
-        Some(v) => match v.parse::<u64>() {
-            Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
-            _ => Err(PluginError::config(format!("setting `timeout_seconds` = `{v}` is not a positive integer"))),
-        },
     }
 }
 
@@ -499,13 +488,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn timeout_setting() {
-        assert_eq!(parse_timeout(None).unwrap(), Duration::from_secs(20));
-        assert_eq!(parse_timeout(Some("15")).unwrap(), Duration::from_secs(15));
-        assert_eq!(parse_timeout(Some("0")).unwrap_err().kind, ErrorKind::Config);
-        assert_eq!(parse_timeout(Some("soon")).unwrap_err().kind, ErrorKind::Config);
-    }
 
     #[test]
     fn unavailable_response_is_json_503() {

@@ -54,20 +54,9 @@ impl Settings {
             })?,
             api_key: config::require("api_key")?,
             user_prefix: config::get("user"),
-            timeout: parse_timeout(config::get("timeout_seconds").as_deref())?,
+            timeout: config::seconds("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)?,
             handoff_marker: config::get("handoff_marker"),
         })
-    }
-}
-
-/// Parse `timeout_seconds` (a positive integer; default 60).
-pub fn parse_timeout(value: Option<&str>) -> Result<Duration, PluginError> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(Duration::from_secs(DEFAULT_TIMEOUT_SECONDS)),
-        Some(v) => match v.parse::<u64>() {
-            Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
-            _ => Err(PluginError::config(format!("setting `timeout_seconds` = `{v}` is not a positive integer"))),
-        },
     }
 }
 
@@ -234,11 +223,4 @@ mod tests {
         assert!(build_reply("  \n", None).is_empty());
     }
 
-    #[test]
-    fn timeout_setting() {
-        assert_eq!(parse_timeout(None).unwrap(), Duration::from_secs(60));
-        assert_eq!(parse_timeout(Some("15")).unwrap(), Duration::from_secs(15));
-        assert_eq!(parse_timeout(Some("0")).unwrap_err().kind, ErrorKind::Config);
-        assert_eq!(parse_timeout(Some("soon")).unwrap_err().kind, ErrorKind::Config);
-    }
 }

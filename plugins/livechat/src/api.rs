@@ -58,26 +58,9 @@ pub fn percent_encode(value: &str) -> String {
 /// unencoded (`account_id:PAT`; Base64 never contains `:`) is encoded here.
 pub fn basic_credentials(agent_token: &str) -> String {
     let token = agent_token.trim();
-    if token.contains(':') { base64_encode(token.as_bytes()) } else { token.to_string() }
+    if token.contains(':') { switchboard_sdk::http::base64(token.as_bytes()) } else { token.to_string() }
 }
 
-/// Standard Base64 with padding.
-pub fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> shift) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 /// Parse `group_id` (a TOML number or a numeric string).
 pub fn parse_group_id(value: &str) -> Result<u64, PluginError> {
@@ -380,11 +363,6 @@ mod tests {
 
     #[test]
     fn basic_credentials_accept_encoded_and_raw_tokens() {
-        assert_eq!(base64_encode(b""), "");
-        assert_eq!(base64_encode(b"f"), "Zg==");
-        assert_eq!(base64_encode(b"fo"), "Zm8=");
-        assert_eq!(base64_encode(b"foo"), "Zm9v");
-        assert_eq!(base64_encode(b"account-1:dal:secret"), "YWNjb3VudC0xOmRhbDpzZWNyZXQ=");
         assert_eq!(basic_credentials(" YWNjb3VudC0xOmRhbDpzZWNyZXQ= "), "YWNjb3VudC0xOmRhbDpzZWNyZXQ=");
         assert_eq!(basic_credentials("account-1:dal:secret"), "YWNjb3VudC0xOmRhbDpzZWNyZXQ=");
     }

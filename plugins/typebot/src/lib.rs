@@ -46,7 +46,7 @@ impl Settings {
         Ok(Self {
             endpoints: endpoints(config::get("start_url"), config::get("base_url"), config::get("public_id"))?,
             api_key: config::get("api_key"),
-            timeout: parse_timeout(config::get("timeout_seconds").as_deref())?,
+            timeout: config::seconds("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)?,
             handoff: HandoffRules { variable: config::get("handoff_variable"), marker: config::get("handoff_marker") },
         })
     }
@@ -68,17 +68,6 @@ pub fn endpoints(start_url: Option<String>, base_url: Option<String>, public_id:
             "setting `start_url` is not configured (e.g. `https://typebot.io/api/v1/typebots/my-bot/startChat`; \
              or set `base_url` + `public_id`)",
         )),
-    }
-}
-
-/// Parse `timeout_seconds` (a positive integer; default 60).
-pub fn parse_timeout(value: Option<&str>) -> Result<Duration, PluginError> {
-    match value.map(str::trim) {
-        None | Some("") => Ok(Duration::from_secs(DEFAULT_TIMEOUT_SECONDS)),
-        Some(v) => match v.parse::<u64>() {
-            Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
-            _ => Err(PluginError::config(format!("setting `timeout_seconds` = `{v}` is not a positive integer"))),
-        },
     }
 }
 
@@ -205,11 +194,4 @@ mod tests {
         }
     }
 
-    #[test]
-    fn timeout_setting() {
-        assert_eq!(parse_timeout(None).unwrap(), Duration::from_secs(60));
-        assert_eq!(parse_timeout(Some("15")).unwrap(), Duration::from_secs(15));
-        assert_eq!(parse_timeout(Some("0")).unwrap_err().kind, ErrorKind::Config);
-        assert_eq!(parse_timeout(Some("soon")).unwrap_err().kind, ErrorKind::Config);
-    }
 }
