@@ -208,6 +208,12 @@ impl Response {
     }
 }
 
+/// Whether an HTTP status is worth retrying: request timeout (408), rate
+/// limit (429) or a server error (5xx).
+pub fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500..=599)
+}
+
 /// Standard Base64 with padding (RFC 4648 §4), e.g. for `Authorization: Basic`.
 pub fn base64(bytes: &[u8]) -> String {
     use base64::Engine as _;
@@ -290,6 +296,12 @@ mod tests {
             assert_eq!(base64(input.as_bytes()), expected, "base64({input:?})");
         }
         assert_eq!(base64(&[0xff, 0xfe, 0xfd]), "//79");
+    }
+
+    #[test]
+    fn transient_statuses() {
+        assert!([408, 429, 500, 503, 599].into_iter().all(is_transient_status));
+        assert!(![200, 400, 401, 404, 422].into_iter().any(is_transient_status));
     }
 
     #[test]

@@ -93,7 +93,7 @@ impl Pipeline {
             return;
         }
         match action {
-            AdminAction::Handoff if record.mode != Mode::Human => self.start_handoff(connector, record, action.describe(), None).await,
+            AdminAction::Handoff if record.mode != Mode::Human => self.start_handoff(connector, record, "requested by an administrator", None).await,
             AdminAction::Handoff => {}
             AdminAction::Return => self.end_handoff(connector, record, true, None).await,
             AdminAction::Reset => self.reset(connector, record, None).await,

@@ -12,7 +12,7 @@ use crate::bindings::{AddressedReply, Author, Control, ErrorKind, InboundMessage
 use crate::config::RetryConfig;
 use crate::connector::Connector;
 use crate::conversation::{ConversationRecord, Conversations, Mode};
-use crate::queue::{AdminAction, Job, JobHandler, Origin};
+use crate::queue::{Job, JobHandler, Origin};
 use crate::runtime::{Binding, CallError, Runtime};
 use crate::store::StateStore;
 use async_trait::async_trait;
@@ -258,11 +258,3 @@ fn handoff_request(messages: &[OutboundMessage]) -> Option<String> {
     })
 }
 
-impl AdminAction {
-    fn describe(self) -> &'static str {
-        match self {
-            AdminAction::Handoff => "requested by an administrator",
-            AdminAction::Return | AdminAction::Reset => "",
-        }
-    }
-}

@@ -201,7 +201,7 @@ pub fn classify(call: Call, what: &str, bot_id: &str, status: u16, body: &[u8]) 
             "Bot.one does not know bot {bot_id} (check setting `bot_id`: the number in the bot's address in Bot.one): {described}"
         )),
         404 => return Failure::DialogGone,
-        408 | 429 | 500..=599 => PluginError::transient(described),
+        status if switchboard_sdk::http::is_transient_status(status) => PluginError::transient(described),
         _ => PluginError::permanent(described),
     };
     Failure::Error(error)
@@ -224,7 +224,7 @@ pub fn classify_complete(status: u16, body: &[u8]) -> CompleteFailure {
     let described = format!("Bot.one complete-block: HTTP {status}: {}", detail(body));
     match status {
         403 | 404 => CompleteFailure::TokenRejected(described),
-        408 | 429 | 500..=599 => CompleteFailure::Error(PluginError::transient(described)),
+        status if switchboard_sdk::http::is_transient_status(status) => CompleteFailure::Error(PluginError::transient(described)),
         _ => CompleteFailure::Error(PluginError::permanent(described)),
     }
 }

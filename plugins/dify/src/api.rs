@@ -188,7 +188,7 @@ pub fn classify(status: u16, code: &str, message: &str, origin: &str) -> Failure
     }
     let error = match status {
         401 => PluginError::config(format!("Dify rejected the API key (check setting `api_key`): {described}")),
-        408 | 429 | 500..=599 => PluginError::transient(described),
+        status if switchboard_sdk::http::is_transient_status(status) => PluginError::transient(described),
         400 if lower.contains("must be less than") && lower.contains("characters") => {
             PluginError::config(format!("{described}. {LENGTH_HINT}"))
         }

@@ -212,7 +212,7 @@ impl ApiError {
         let described = self.describe(call);
         match self.status {
             401 | 403 => PluginError::config(format!("{described}. {auth_hint}")),
-            408 | 429 | 500..=599 => PluginError::transient(described),
+            status if switchboard_sdk::http::is_transient_status(status) => PluginError::transient(described),
             _ if matches!(self.kind.as_str(), "too_many_requests" | "internal" | "request_timeout") => {
                 PluginError::transient(described)
             }

@@ -101,7 +101,7 @@ pub fn classify_http(status: u16, body: &[u8]) -> PluginError {
         401 | 403 => PluginError::config(format!(
             "messenger service rejected the request with HTTP {status} (check setting `token`): {detail}"
         )),
-        408 | 429 | 500..=599 => PluginError::transient(format!("messenger service answered HTTP {status}: {detail}")),
+        status if switchboard_sdk::http::is_transient_status(status) => PluginError::transient(format!("messenger service answered HTTP {status}: {detail}")),
         404 => PluginError::permanent(format!(
             "messenger service answered HTTP 404 (check settings `base_url` and `task_id`): {detail}"
         )),

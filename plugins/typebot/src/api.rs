@@ -196,7 +196,7 @@ pub fn classify_http(endpoint: &str, status: u16, body: &[u8]) -> Failure {
         401 | 403 => PluginError::config(format!(
             "{described}. Typebot refused access: private bots need `api_key` (a Typebot API token); check it"
         )),
-        408 | 429 | 500..=599 => PluginError::transient(described),
+        status if switchboard_sdk::http::is_transient_status(status) => PluginError::transient(described),
         404 if endpoint == "startChat" => {
             PluginError::permanent(format!("{described}. Check `start_url` / `public_id` and that the bot is published"))
         }
