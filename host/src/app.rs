@@ -1,15 +1,16 @@
-//! The running host's shared state and its start-up.
+//! The running host's shared state, its start-up and its shutdown.
 
-use crate::config::Config;
+use crate::config::{Config, QueueConfig};
 use crate::connector::{self, Connector};
-use crate::http::ApiError;
 use crate::pipeline::Pipeline;
-use crate::queue::{Job, JobQueue, MemoryQueue};
+use crate::queue::retry::RetryPolicy;
+use crate::queue::{Batch, BatchItem, Dispatcher, DispatcherHandle, Enqueued, Envelope, Job, Limits, QueueBackend, QueueError};
 use crate::runtime::Runtime;
 use crate::store::{self, StateStore};
 use anyhow::Context;
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 mod shipped {
     include!(concat!(env!("OUT_DIR"), "/shipped_plugins.rs"));
@@ -18,44 +19,147 @@ mod shipped {
 /// Plugins compiled into the binary by `build.rs` (`plugins/*`), by name.
 pub const SHIPPED_PLUGINS: &[(&str, &[u8])] = shipped::SHIPPED;
 
+/// How often expired state entries and dedupe records are purged.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(300);
+
 /// Everything request handlers and workers share.
 pub struct App {
     pub runtime: Arc<Runtime>,
     pub connectors: Arc<HashMap<String, Arc<Connector>>>,
     pub state: Arc<dyn StateStore>,
-    pub state_ttl: std::time::Duration,
-    pub queue: Arc<dyn JobQueue>,
+    pub state_ttl: Duration,
+    pub queue: Arc<dyn QueueBackend>,
+    queue_config: QueueConfig,
     /// Bearer token of the admin API; `None` disables it.
     pub admin_token: Option<String>,
+    background: Mutex<Option<Background>>,
+}
+
+/// The tasks that run while the host serves.
+struct Background {
+    dispatcher: DispatcherHandle,
+    housekeeping: tokio::task::JoinHandle<()>,
+}
+
+/// Why the host could not take a request; the HTTP layer maps each to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("no connector `{0}`")]
+    UnknownConnector(String),
+    #[error("the webhook would create {jobs} jobs; at most {limit} per webhook are accepted")]
+    TooManyJobs { jobs: usize, limit: usize },
+    #[error(transparent)]
+    Queue(#[from] QueueError),
 }
 
 impl App {
-    /// Load plugins, open the store, build connectors and start the workers.
+    /// Load plugins, open the store, build connectors; [`App::run`] starts the workers.
     pub async fn start(config: &Config) -> anyhow::Result<Arc<Self>> {
+        crate::metrics::install();
         let runtime = Arc::new(load_runtime(config).await?);
-        let state = store::open(&config.store).await.context("opening the state store")?;
-        let connectors = Arc::new(connector::build_all(config, &runtime, &state)?);
-        let state_ttl = std::time::Duration::from_secs(u64::from(config.state_ttl_seconds));
-        let pipeline = Pipeline {
-            runtime: Arc::clone(&runtime),
-            connectors: Arc::clone(&connectors),
-            retry: config.retry.clone(),
-            state: Arc::clone(&state),
-            state_ttl,
-        };
-        let queue = Arc::new(MemoryQueue::start(config.workers, Arc::new(pipeline)));
+        let stores = store::open(&config.store, &config.queue.namespace).await.context("opening the store")?;
+        let connectors = Arc::new(connector::build_all(config, &runtime, &stores.state)?);
         let admin_token = config.admin_token.clone().filter(|token| !token.is_empty());
-        Ok(Arc::new(Self { runtime, connectors, state, state_ttl, queue, admin_token }))
+        Ok(Arc::new(Self {
+            runtime,
+            connectors,
+            state: stores.state,
+            state_ttl: Duration::from_secs(u64::from(config.state_ttl_seconds)),
+            queue: stores.queue,
+            queue_config: config.queue.clone(),
+            admin_token,
+            background: Mutex::new(None),
+        }))
     }
 
-    /// A connector by id, or 404.
-    pub fn connector(&self, id: &str) -> Result<Arc<Connector>, ApiError> {
-        self.connectors.get(id).cloned().ok_or_else(|| ApiError::NotFound(format!("no connector `{id}`")))
+    /// Start processing queued jobs (and the periodic housekeeping).
+    pub fn run(self: &Arc<Self>, config: &Config) {
+        let pipeline = Pipeline {
+            runtime: Arc::clone(&self.runtime),
+            connectors: Arc::clone(&self.connectors),
+            state: Arc::clone(&self.state),
+            state_ttl: self.state_ttl,
+        };
+        let queue = &config.queue;
+        let tenants: BTreeSet<String> = self.connectors.values().map(|c| c.tenant.clone()).collect();
+        let dispatcher = Dispatcher {
+            queue: Arc::clone(&self.queue),
+            handler: Arc::new(pipeline),
+            limits: Limits {
+                max_in_flight: queue.max_in_flight,
+                max_in_flight_per_tenant: queue.max_in_flight_per_tenant,
+                lease: Duration::from_secs(queue.lease_seconds),
+                poll_interval: Duration::from_millis(queue.poll_interval_ms),
+                shutdown_grace: Duration::from_secs(queue.shutdown_grace_seconds),
+            },
+            retry: RetryPolicy::new(&config.retry),
+            tenants: tenants.into_iter().collect(),
+        }
+        .start();
+        let housekeeping = tokio::spawn(housekeeping(Arc::clone(&self.state), Arc::clone(&self.queue)));
+        *self.background.lock().unwrap_or_else(|p| p.into_inner()) = Some(Background { dispatcher, housekeeping });
     }
 
-    /// Queue a job, or 503 when the queue is full.
-    pub async fn enqueue(&self, job: Job) -> Result<(), ApiError> {
-        self.queue.enqueue(job).await.map_err(|e| ApiError::Unavailable(e.to_string()))
+    /// Stop taking jobs, let running ones finish within the grace period
+    /// and hand the rest back to the queue.
+    pub async fn stop(&self) {
+        let background = self.background.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(Background { dispatcher, housekeeping }) = background {
+            housekeeping.abort();
+            dispatcher.shutdown().await;
+        }
+    }
+
+    /// A connector by id.
+    pub fn connector(&self, id: &str) -> Result<Arc<Connector>, AppError> {
+        self.connectors.get(id).cloned().ok_or_else(|| AppError::UnknownConnector(id.to_string()))
+    }
+
+    /// Record the jobs of one request durably, all or none. Each job may
+    /// carry the platform's id for it; a job whose id was accepted before
+    /// (within the dedupe TTL) is dropped as a duplicate.
+    pub async fn accept(&self, connector: &Connector, jobs: Vec<(Job, Option<String>)>) -> Result<Enqueued, AppError> {
+        let limit = self.queue_config.max_jobs_per_webhook;
+        if jobs.len() > limit {
+            return Err(AppError::TooManyJobs { jobs: jobs.len(), limit });
+        }
+        if jobs.is_empty() {
+            return Ok(Enqueued::default());
+        }
+        let items = jobs
+            .into_iter()
+            .map(|(job, platform_id)| BatchItem {
+                envelope: Envelope::new(&connector.tenant, job),
+                dedupe_key: platform_id.filter(|id| !id.is_empty()).map(|id| format!("{}/{}:{id}", connector.tenant, connector.id)),
+            })
+            .collect();
+        let batch = Batch { items, dedupe_ttl: Duration::from_secs(self.queue_config.dedupe_ttl_seconds) };
+        let enqueued = self.queue.enqueue(batch).await?;
+        metrics::counter!("switchboard_jobs_enqueued_total", "tenant" => connector.tenant.clone()).increment(enqueued.accepted as u64);
+        if enqueued.duplicates > 0 {
+            tracing::info!(connector = %connector.id, duplicates = enqueued.duplicates, "dropped redelivered messages");
+            metrics::counter!("switchboard_duplicates_dropped_total", "connector" => connector.id.clone()).increment(enqueued.duplicates as u64);
+        }
+        Ok(enqueued)
+    }
+}
+
+/// Purge expired state entries and dedupe records the backends do not
+/// expire by themselves.
+async fn housekeeping(state: Arc<dyn StateStore>, queue: Arc<dyn QueueBackend>) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        crate::metrics::upkeep();
+        match state.purge_expired().await {
+            Ok(0) => {}
+            Ok(entries) => tracing::debug!(entries, "purged expired state entries"),
+            Err(error) => tracing::warn!(%error, "could not purge expired state entries"),
+        }
+        if let Err(error) = queue.purge_expired().await {
+            tracing::warn!(%error, "could not purge expired dedupe records");
+        }
     }
 }
 
@@ -63,8 +167,9 @@ impl App {
 pub async fn load_runtime(config: &Config) -> anyhow::Result<Runtime> {
     let sandbox = config.sandbox.clone();
     let extra = config.plugins.clone();
+    let max_in_flight = config.queue.max_in_flight;
     tokio::task::spawn_blocking(move || {
-        let mut runtime = Runtime::new(sandbox)?;
+        let mut runtime = Runtime::new(sandbox, max_in_flight)?;
         for (name, wasm) in SHIPPED_PLUGINS {
             runtime.add_plugin(name, wasm)?;
         }

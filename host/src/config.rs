@@ -29,9 +29,9 @@ pub struct Config {
     /// Default lifetime of plugin state entries, in seconds (BitBot: 1 day).
     #[serde(default = "defaults::state_ttl_seconds")]
     pub state_ttl_seconds: u32,
-    /// Worker tasks processing accepted webhooks.
-    #[serde(default = "defaults::workers")]
-    pub workers: usize,
+    /// How accepted jobs are stored and run.
+    #[serde(default)]
+    pub queue: QueueConfig,
     /// Limits applied to every plugin call.
     #[serde(default)]
     pub sandbox: SandboxConfig,
@@ -64,14 +64,48 @@ pub struct SandboxConfig {
     pub max_response_bytes: usize,
 }
 
-/// How failing provider calls are retried.
+/// The job queue: concurrency, deduplication, leases.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Jobs (conversations) processed at once by this process.
+    pub max_in_flight: usize,
+    /// Jobs of one tenant processed at once by this process.
+    pub max_in_flight_per_tenant: usize,
+    /// Jobs one webhook may create; a larger webhook is refused (413).
+    pub max_jobs_per_webhook: usize,
+    /// How long a platform message id is remembered to drop redeliveries.
+    pub dedupe_ttl_seconds: u64,
+    /// Lease of a running job; another instance takes a crashed instance's
+    /// conversations over after this.
+    pub lease_seconds: u64,
+    /// How often to look for retries coming due and for jobs other
+    /// instances accepted.
+    pub poll_interval_ms: u64,
+    /// On SIGTERM/Ctrl-C, how long running jobs may take before the rest
+    /// is handed back to the queue.
+    pub shutdown_grace_seconds: u64,
+    /// Prefix of every queue key in Redis; instances sharing work use the same.
+    pub namespace: String,
+}
+
+/// How failed jobs are retried (timeouts, 5xx, 429, rate limits).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
     /// Total attempts for transient failures (1 = no retry).
     pub attempts: u32,
-    /// Delay before the first retry, doubled after each attempt.
+    /// Delay before the first retry.
     pub initial_backoff_ms: u64,
+    /// Longest delay between attempts.
+    pub max_backoff_ms: u64,
+    /// Factor applied to the delay after each attempt.
+    pub multiplier: f64,
+    /// Random spread of each delay, as a fraction (0.2 = ±20 %).
+    pub jitter: f64,
+    /// A job older than this is not retried again: the user gets the
+    /// fallback message and the job becomes a dead letter.
+    pub max_age_seconds: u64,
 }
 
 /// One connector.
@@ -212,9 +246,6 @@ mod defaults {
     pub fn state_ttl_seconds() -> u32 {
         86_400
     }
-    pub fn workers() -> usize {
-        4
-    }
     pub fn tenant() -> String {
         "default".into()
     }
@@ -231,7 +262,22 @@ impl Default for SandboxConfig {
 
 impl Default for RetryConfig {
     fn default() -> Self {
-        Self { attempts: 3, initial_backoff_ms: 300 }
+        Self { attempts: 5, initial_backoff_ms: 1_000, max_backoff_ms: 30_000, multiplier: 2.0, jitter: 0.2, max_age_seconds: 900 }
+    }
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 1024,
+            max_in_flight_per_tenant: 512,
+            max_jobs_per_webhook: 100,
+            dedupe_ttl_seconds: 86_400,
+            lease_seconds: 30,
+            poll_interval_ms: 100,
+            shutdown_grace_seconds: 10,
+            namespace: "sb".into(),
+        }
     }
 }
 
@@ -278,8 +324,17 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        ensure!(self.workers > 0, "`workers` must be at least 1");
         ensure!(self.retry.attempts > 0, "`retry.attempts` must be at least 1");
+        ensure!(self.retry.multiplier >= 1.0, "`retry.multiplier` must be at least 1");
+        ensure!((0.0..=1.0).contains(&self.retry.jitter), "`retry.jitter` must be between 0 and 1");
+        let queue = &self.queue;
+        ensure!(queue.max_in_flight > 0, "`queue.max_in_flight` must be at least 1");
+        ensure!(queue.max_in_flight <= 100_000, "`queue.max_in_flight` must be at most 100000");
+        ensure!(queue.max_in_flight_per_tenant > 0, "`queue.max_in_flight_per_tenant` must be at least 1");
+        ensure!(queue.max_jobs_per_webhook > 0, "`queue.max_jobs_per_webhook` must be at least 1");
+        ensure!(queue.lease_seconds >= 3, "`queue.lease_seconds` must be at least 3");
+        ensure!(queue.poll_interval_ms > 0, "`queue.poll_interval_ms` must be positive");
+        ensure!(is_slug(&queue.namespace), "`queue.namespace` must use only a-z, 0-9, `-` and `_`");
         ensure!(self.sandbox.memory_limit_mb >= 2, "`sandbox.memory_limit_mb` must be at least 2");
         ensure!(self.sandbox.call_timeout_ms > 0, "`sandbox.call_timeout_ms` must be positive");
         if let Some(url) = &self.public_url {

@@ -13,6 +13,7 @@ pub mod config;
 pub mod connector;
 pub mod conversation;
 pub mod http;
+pub mod metrics;
 pub mod pipeline;
 pub mod queue;
 pub mod runtime;

@@ -105,13 +105,27 @@ async fn run(command: Command) -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let server = switchboard::Server::start(config).await?;
     let addr = server.local_addr();
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => {
-            result?;
-            tracing::info!(%addr, "shutting down");
-            server.shutdown().await;
-            Ok(())
+    let signal = shutdown_signal().await?;
+    tracing::info!(%addr, signal, "shutting down: no new requests; finishing running jobs");
+    server.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Wait for SIGTERM (how orchestrators stop a process) or Ctrl-C.
+async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.map(|()| "interrupt").map_err(Into::into),
+            _ = terminate.recv() => Ok("terminate"),
         }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await?;
+        Ok("interrupt")
     }
 }
 

@@ -20,6 +20,7 @@ impl Server {
     /// Start everything and begin listening on `config.listen`.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
         let app = App::start(&config).await?;
+        app.run(&config);
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -44,10 +45,12 @@ impl Server {
         &self.app
     }
 
-    /// Stop accepting requests and wait for in-flight ones.
+    /// Stop accepting requests, wait for in-flight ones, let running jobs
+    /// finish within the grace period and hand the rest back to the queue.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
+        self.app.stop().await;
     }
 
     /// Serve until the task ends (or ctrl-c is handled by the caller).

@@ -7,6 +7,7 @@ mod e2e_bitrix_dify;
 mod messenger;
 mod livechat;
 mod sandbox;
+mod reliability;
 mod routing;
 mod setup;
 mod typebot;

@@ -7,6 +7,17 @@
 //! BitBot passes on to providers (seed 000).
 
 use crate::util::unix_now;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Source of the `MESSAGE_ID`s of events built with `message_id == 0`:
+/// unique within the test process, and far from the small ids tests set
+/// explicitly.
+static NEXT_MESSAGE_ID: AtomicU64 = AtomicU64::new(7_000_001);
+
+/// A `MESSAGE_ID` no other generated event has.
+pub fn unique_message_id() -> u64 {
+    NEXT_MESSAGE_ID.fetch_add(1, Ordering::Relaxed)
+}
 
 /// A file attached to a message (`data[PARAMS][FILES][{id}][...]`).
 #[derive(Debug, Clone)]
@@ -48,6 +59,12 @@ pub struct EventParams {
     pub application_token: String,
     /// `auth[access_token]`: the token of the user who triggered the event.
     pub access_token: String,
+    /// `auth[refresh_token]` (default `user-refresh-token-17`). The fake's
+    /// OAuth server accepts any refresh token once.
+    pub refresh_token: String,
+    /// `data[BOT][{id}][refresh_token]` and its `AUTH[refresh_token]`
+    /// (default `bot-refresh-token-55`).
+    pub bot_refresh_token: String,
     /// `data[BOT][{id}][access_token]` and its `AUTH[access_token]`.
     pub bot_access_token: String,
     /// `auth[scope]`.
@@ -68,7 +85,11 @@ pub struct EventParams {
     pub group: Option<GroupChat>,
     /// Message text (`data[PARAMS][MESSAGE]`).
     pub message: String,
-    /// `MESSAGE_ID`.
+    /// `MESSAGE_ID`. `0` (the default) gives every generated event a new
+    /// unique id ([`unique_message_id`]), so messages built from the same
+    /// parameters are not deduplicated against each other; resend the same
+    /// body (or set an id with [`EventParams::with_message_id`]) to emulate
+    /// Bitrix24 delivering one message twice.
     pub message_id: u64,
     /// Author's user id (`FROM_USER_ID`, `AUTHOR_ID`, `data[USER][ID]`, `auth[user_id]`).
     pub user_id: u64,
@@ -126,6 +147,8 @@ impl EventParams {
             member_id: "a1b2c3".into(),
             application_token: "app-token-123".into(),
             access_token: "user-access-token-17".into(),
+            refresh_token: "user-refresh-token-17".into(),
+            bot_refresh_token: "bot-refresh-token-55".into(),
             bot_access_token: "bot-access-token-55".into(),
             scope: "imbot,im".into(),
             event_handler_id: "403".into(),
@@ -136,7 +159,7 @@ impl EventParams {
             chat_id: 1407,
             group: None,
             message: "Hello, bot".into(),
-            message_id: 456,
+            message_id: 0,
             user_id: 17,
             first_name: "John".into(),
             last_name: "Doe".into(),
@@ -177,10 +200,24 @@ impl EventParams {
         self
     }
 
-    /// Set the message id (the host may deduplicate on it: use a new one per message).
+    /// Set the message id. The host deduplicates on it: events with the
+    /// same id count as one message delivered twice. `0` restores the
+    /// default (a new unique id per generated event).
     pub fn with_message_id(mut self, id: u64) -> Self {
         self.message_id = id;
         self
+    }
+
+    /// Set the refresh tokens sent in `auth[refresh_token]` and the bot block.
+    pub fn with_refresh_tokens(mut self, user: &str, bot: &str) -> Self {
+        self.refresh_token = user.to_string();
+        self.bot_refresh_token = bot.to_string();
+        self
+    }
+
+    /// The `MESSAGE_ID` of the next generated event: the set one, or a new unique one.
+    fn resolve_message_id(&self) -> u64 {
+        if self.message_id == 0 { unique_message_id() } else { self.message_id }
     }
 
     /// Set the application token sent in `auth` and the bot block.
@@ -231,11 +268,11 @@ impl EventParams {
             ("status", "L".into()),
             ("client_endpoint", self.client_endpoint.clone()),
             ("member_id", self.member_id.clone()),
-            ("refresh_token", format!("bot-refresh-token-{}", self.bot_id)),
+            ("refresh_token", self.bot_refresh_token.clone()),
             ("user_id", self.bot_id.to_string()),
         ];
         if with_client_id {
-            f.push(("client_id", "local.switchboard.test".into()));
+            f.push(("client_id", crate::fake_bitrix::FakeBitrix::CLIENT_ID.into()));
         }
         f.push(("application_token", self.application_token.clone()));
         f.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
@@ -254,8 +291,8 @@ impl EventParams {
         out.push((format!("{prefix}[BOT_CODE]"), self.bot_code.clone()));
     }
 
-    /// `data[PARAMS][...]` of a message.
-    fn push_message_params(&self, out: &mut Vec<(String, String)>, message: &str) {
+    /// `data[PARAMS][...]` of a message with this `MESSAGE_ID`.
+    fn push_message_params(&self, out: &mut Vec<(String, String)>, message: &str, message_id: u64) {
         let p = |k: &str| format!("data[PARAMS][{k}]");
         out.push((p("MESSAGE"), message.to_string()));
         out.push((p("TEMPLATE_ID"), "796c45aa-70e5-45aa-930c-c7fb32710c62".into()));
@@ -307,7 +344,7 @@ impl EventParams {
         out.push((p("COMMAND_CONTEXT"), "TEXTAREA".into()));
         out.push((p("CHAT_USER_COUNT"), "2".into()));
         out.push((p("PLATFORM_CONTEXT"), "web".into()));
-        out.push((p("MESSAGE_ID"), self.message_id.to_string()));
+        out.push((p("MESSAGE_ID"), message_id.to_string()));
         if self.group.is_none() {
             out.push((p("CHAT_TYPE"), self.chat_type.clone()));
         }
@@ -344,7 +381,7 @@ impl EventParams {
             ("client_endpoint", self.client_endpoint.clone()),
             ("member_id", self.member_id.clone()),
             ("user_id", self.user_id.to_string()),
-            ("refresh_token", format!("user-refresh-token-{}", self.user_id)),
+            ("refresh_token", self.refresh_token.clone()),
             ("application_token", self.application_token.clone()),
         ];
         for (k, v) in fields {
@@ -361,7 +398,7 @@ impl EventParams {
 pub fn message_add(p: &EventParams) -> String {
     let mut out = p.head("ONIMBOTMESSAGEADD");
     p.push_bot(&mut out);
-    p.push_message_params(&mut out, &p.message);
+    p.push_message_params(&mut out, &p.message, p.resolve_message_id());
     p.push_user(&mut out);
     p.push_ts_auth(&mut out);
     http_build_query(&out)
@@ -372,6 +409,7 @@ pub fn message_add(p: &EventParams) -> String {
 /// (there is no `data[BOT]` block); `data[PARAMS][MESSAGE]` is `/{command} {params}`.
 pub fn command_add(p: &EventParams) -> String {
     let cmd = p.command_or_default();
+    let message_id = p.resolve_message_id();
     let mut out = p.head("ONIMCOMMANDADD");
     let c = |k: &str| format!("data[COMMAND][{}][{k}]", cmd.id);
     for (k, v) in p.bot_auth_fields(false) {
@@ -383,10 +421,10 @@ pub fn command_add(p: &EventParams) -> String {
     out.push((c("COMMAND_ID"), cmd.id.clone()));
     out.push((c("COMMAND_PARAMS"), cmd.params.clone()));
     out.push((c("COMMAND_CONTEXT"), "TEXTAREA".into()));
-    out.push((c("MESSAGE_ID"), p.message_id.to_string()));
+    out.push((c("MESSAGE_ID"), message_id.to_string()));
     let text =
         if cmd.params.is_empty() { format!("/{}", cmd.command) } else { format!("/{} {}", cmd.command, cmd.params) };
-    p.push_message_params(&mut out, &text);
+    p.push_message_params(&mut out, &text, message_id);
     out.push(("data[PARAMS][MESSAGE_ORIGINAL]".into(), text));
     p.push_user(&mut out);
     p.push_ts_auth(&mut out);
@@ -508,5 +546,30 @@ mod tests {
         assert_eq!(parsed["data"]["COMMAND"]["12"]["AUTH"]["access_token"], "bot-access-token-55");
         assert_eq!(parsed["data"]["PARAMS"]["MESSAGE"], "/help topic");
         assert!(parsed["data"].get("BOT").is_none());
+    }
+
+    #[test]
+    fn message_ids_are_unique_by_default_and_fixed_on_request() {
+        let p = EventParams::private("http://x/rest/");
+        let id = |body: String| crate::fake_bitrix::php_form_to_json(body.as_bytes())["data"]["PARAMS"]["MESSAGE_ID"].clone();
+        let (a, b) = (id(message_add(&p)), id(message_add(&p.clone().with_message("again"))));
+        assert_ne!(a, b, "two generated messages are two messages");
+        let fixed = p.clone().with_message_id(1001);
+        assert_eq!(id(message_add(&fixed)), "1001");
+        assert_eq!(id(message_add(&fixed)), "1001", "the same id twice: one message delivered twice");
+        let parsed = crate::fake_bitrix::php_form_to_json(command_add(&p).as_bytes());
+        assert_eq!(parsed["data"]["PARAMS"]["MESSAGE_ID"], parsed["data"]["COMMAND"]["12"]["MESSAGE_ID"]);
+    }
+
+    #[test]
+    fn events_carry_refresh_tokens() {
+        let p = EventParams::private("http://x/rest/");
+        let parsed = crate::fake_bitrix::php_form_to_json(message_add(&p).as_bytes());
+        assert_eq!(parsed["auth"]["refresh_token"], "user-refresh-token-17");
+        assert_eq!(parsed["data"]["BOT"]["55"]["refresh_token"], "bot-refresh-token-55");
+        assert_eq!(parsed["data"]["BOT"]["55"]["AUTH"]["refresh_token"], "bot-refresh-token-55");
+        assert_eq!(parsed["data"]["BOT"]["55"]["client_id"], crate::FakeBitrix::CLIENT_ID);
+        let custom = crate::fake_bitrix::php_form_to_json(message_add(&p.with_refresh_tokens("u-rt", "b-rt")).as_bytes());
+        assert_eq!((custom["auth"]["refresh_token"].as_str(), custom["data"]["BOT"]["55"]["refresh_token"].as_str()), (Some("u-rt"), Some("b-rt")));
     }
 }

@@ -99,6 +99,11 @@ struct Inner {
     workflow_outputs: Value,
     max_input_length: Option<usize>,
     chunk_delay: Duration,
+    /// How long every chat answer takes (the provider "thinking").
+    response_delay: Duration,
+    /// Chat requests being answered right now, and the most at once.
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 /// A running fake Dify. Cheap to clone; all clones share state.
@@ -106,9 +111,22 @@ struct Inner {
 pub struct FakeDify {
     addr: SocketAddr,
     inner: Arc<Mutex<Inner>>,
+    gate: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
-type Shared = Arc<Mutex<Inner>>;
+#[derive(Clone)]
+struct Shared {
+    inner: Arc<Mutex<Inner>>,
+    /// `true` while answers are held back ([`FakeDify::hold`]).
+    gate: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Mutex<Inner>;
+    fn deref(&self) -> &Mutex<Inner> {
+        &self.inner
+    }
+}
 
 impl FakeDify {
     /// Start the fake on `127.0.0.1:0`, accepting [`DEFAULT_API_KEY`].
@@ -125,14 +143,18 @@ impl FakeDify {
             workflow_outputs: json!({"result": "Workflow done"}),
             max_input_length: None,
             chunk_delay: Duration::from_millis(15),
+            response_delay: Duration::ZERO,
+            in_flight: 0,
+            max_in_flight: 0,
         }));
+        let gate = Arc::new(tokio::sync::watch::channel(false).0);
         let router = Router::new()
             .route("/v1/chat-messages", post(chat_messages))
             .route("/v1/workflows/run", post(workflows_run))
             .route("/v1/files/upload", post(files_upload))
-            .with_state(inner.clone());
+            .with_state(Shared { inner: inner.clone(), gate: gate.clone() });
         let addr = util::serve(router).await;
-        FakeDify { addr, inner }
+        FakeDify { addr, inner, gate }
     }
 
     /// `http://127.0.0.1:PORT/v1`.
@@ -170,6 +192,27 @@ impl FakeDify {
         self.inner.lock().unwrap().issued_conversations.clone()
     }
 
+    /// Every chat answer takes `delay` (a provider thinking for that long).
+    pub fn set_response_delay(&self, delay: Duration) {
+        self.inner.lock().unwrap().response_delay = delay;
+    }
+
+    /// Hold every chat answer back until [`FakeDify::release`] (requests
+    /// are recorded on arrival).
+    pub fn hold(&self) {
+        self.gate.send_replace(true);
+    }
+
+    /// Let held and later answers go.
+    pub fn release(&self) {
+        self.gate.send_replace(false);
+    }
+
+    /// The most chat requests that were being answered at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.lock().unwrap().max_in_flight
+    }
+
     /// Script the answer text. `None` restores the default `Dify says: {query}`.
     pub fn set_answer(&self, answer: Option<&str>) {
         self.inner.lock().unwrap().answer = answer.map(str::to_string);
@@ -194,6 +237,11 @@ impl FakeDify {
         for _ in 0..n {
             inner.failures.push_back((status, body.clone()));
         }
+    }
+
+    /// Drop the failures scripted with [`FakeDify::fail_next`] (the outage ends).
+    pub fn clear_failures(&self) {
+        self.inner.lock().unwrap().failures.clear();
     }
 
     /// Behave like an Agent Chat app: blocking chat requests get
@@ -323,11 +371,19 @@ fn raw_body_value(body: &Bytes) -> Value {
     serde_json::from_slice(body).unwrap_or(Value::Null)
 }
 
-async fn chat_messages(State(inner): State<Shared>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let mut guard = inner.lock().unwrap();
-    let outcome = chat_outcome(&mut guard, &headers, &body);
-    record(&mut guard, &uri, &headers, raw_body_value(&body), outcome.status());
-    drop(guard);
+async fn chat_messages(State(shared): State<Shared>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let (outcome, delay) = {
+        let mut guard = shared.lock().unwrap();
+        let outcome = chat_outcome(&mut guard, &headers, &body);
+        record(&mut guard, &uri, &headers, raw_body_value(&body), outcome.status());
+        guard.in_flight += 1;
+        guard.max_in_flight = guard.max_in_flight.max(guard.in_flight);
+        (outcome, guard.response_delay)
+    };
+    tokio::time::sleep(delay).await;
+    let mut gate = shared.gate.subscribe();
+    let _ = gate.wait_for(|held| !held).await;
+    shared.lock().unwrap().in_flight -= 1;
     outcome.into_response()
 }
 

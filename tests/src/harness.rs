@@ -134,6 +134,12 @@ pub struct HostConfig {
     pub call_timeout_ms: u64,
     /// `[plugins]`: extra components by name.
     pub plugins: Vec<(String, String)>,
+    /// `[retry] attempts`.
+    pub retry_attempts: u32,
+    /// `[retry] initial_backoff_ms` (also the cap: tests keep retries quick).
+    pub retry_backoff_ms: u64,
+    /// Extra `key = value` lines of the `[queue]` table.
+    pub queue: Vec<String>,
     /// Rendered `[[connector]]` tables.
     pub connectors: Vec<String>,
 }
@@ -148,6 +154,9 @@ impl Default for HostConfig {
             memory_limit_mb: 32,
             call_timeout_ms: 2000,
             plugins: Vec::new(),
+            retry_attempts: 3,
+            retry_backoff_ms: 50,
+            queue: Vec::new(),
             connectors: Vec::new(),
         }
     }
@@ -192,6 +201,19 @@ impl HostConfig {
         self
     }
 
+    /// Set the retry schedule: `attempts` tries, `backoff_ms` apart.
+    pub fn retry(mut self, attempts: u32, backoff_ms: u64) -> Self {
+        self.retry_attempts = attempts;
+        self.retry_backoff_ms = backoff_ms;
+        self
+    }
+
+    /// Add a `key = value` line to the `[queue]` table.
+    pub fn queue(mut self, line: &str) -> Self {
+        self.queue.push(line.to_string());
+        self
+    }
+
     /// Render the TOML document.
     pub fn render(&self) -> String {
         let mut out = format!(
@@ -208,6 +230,15 @@ impl HostConfig {
         }
         if let Some(token) = &self.admin_token {
             out.insert_str(0, &format!("admin_token = {}\n", toml_string(token)));
+        }
+        out.push_str(&format!(
+            "\n[retry]\nattempts = {}\ninitial_backoff_ms = {}\nmax_backoff_ms = {}\njitter = 0.0\n",
+            self.retry_attempts, self.retry_backoff_ms, self.retry_backoff_ms
+        ));
+        out.push_str("\n[queue]\npoll_interval_ms = 20\n");
+        for line in &self.queue {
+            out.push_str(line);
+            out.push('\n');
         }
         if !self.plugins.is_empty() {
             out.push_str("\n[plugins]\n");
@@ -281,13 +312,14 @@ mod tests {
                 &plugin_table("echo", &[("allowed_hosts", "[\"127.0.0.1:1\"]".into())]),
             )
             .render();
-        assert_eq!(
-            toml,
-            "listen = \"127.0.0.1:0\"\nstore = \"memory\"\n\n[sandbox]\nmemory_limit_mb = 32\ncall_timeout_ms = 2000\n\n\
-             [plugins]\n\"echo\" = \"/tmp/echo.wasm\"\n\n[[connector]]\nid = \"a\"\n\
-             fallback_message = \"Sorry, the assistant is unavailable right now.\"\nchannel = { plugin = \"bitrix24\" }\n\
-             provider = { plugin = \"echo\", allowed_hosts = [\"127.0.0.1:1\"] }\n"
-        );
+        let config = switchboard::Config::from_toml_str(&toml).expect("the rendered configuration parses");
+        assert_eq!(config.store, "memory");
+        assert_eq!(config.sandbox.memory_limit_mb, 32);
+        assert_eq!(config.retry.attempts, 3);
+        assert_eq!(config.queue.poll_interval_ms, 20);
+        assert_eq!(config.plugins["echo"].to_str(), Some("/tmp/echo.wasm"));
+        assert_eq!(config.connectors[0].provider.settings["allowed_hosts"], "[\"127.0.0.1:1\"]");
+        assert_eq!(config.connectors[0].fallback_message, FALLBACK);
         assert_eq!(toml_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
     }
 }

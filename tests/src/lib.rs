@@ -1,6 +1,8 @@
 //! Test harness for the Switchboard integration tests.
 //!
-//! * [`fake_bitrix`]: an emulated Bitrix24 REST API that records every call.
+//! * [`fake_bitrix`]: an emulated Bitrix24 REST API (and OAuth server) that
+//!   records every call and scripts failures (expired tokens, rate limits,
+//!   the K-th call failing).
 //! * [`fake_dify`]: an emulated Dify service API (chat, agent streaming,
 //!   workflows) with switches for the failures Dify really produces.
 //! * [`probe`]: a bare HTTP server that counts hits (an outbound-HTTP target).
@@ -30,7 +32,7 @@ pub mod components {
 }
 
 pub use bitrix_events::EventParams;
-pub use fake_bitrix::{Call, FakeBitrix};
+pub use fake_bitrix::{Call, FakeBitrix, Refresh};
 pub use fake_botone::FakeBotOne;
 pub use fake_dify::{DifyRequest, FakeDify};
 pub use fake_messenger::{FakeMessenger, ReplyWebhook};

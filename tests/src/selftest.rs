@@ -78,6 +78,114 @@ async fn fake_bitrix_records_json_and_form_calls_and_fails_on_demand() {
     assert_eq!(download.status().as_u16(), 200);
 }
 
+async fn refresh(bitrix: &FakeBitrix, client_id: &str, secret: &str, refresh_token: &str) -> (u16, Value) {
+    let response = client()
+        .get(format!("{}/oauth/token/", bitrix.oauth_url()))
+        .query(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("refresh_token", refresh_token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn fake_bitrix_expires_tokens_until_a_refreshed_one_is_used() {
+    let bitrix = FakeBitrix::start().await;
+    let add = format!("{}imbot.message.add", bitrix.client_endpoint());
+    bitrix.expire_next("imbot.message.add", 5);
+    let (status, _, body) = post_json(&add, None, json!({"auth": "event-token", "MESSAGE": "one"})).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"error": "expired_token", "error_description": "The access token provided has expired."})
+    );
+    // Other methods are not affected.
+    let answer = format!("{}imbot.command.answer", bitrix.client_endpoint());
+    assert_eq!(post_json(&answer, None, json!({"auth": "event-token", "MESSAGE": "answer"})).await.0, 200);
+
+    // Wrong client credentials, then a good refresh in the documented shape.
+    let (status, body) = refresh(&bitrix, FakeBitrix::CLIENT_ID, "wrong", "user-refresh-token-17").await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+    let (status, body) = refresh(&bitrix, FakeBitrix::CLIENT_ID, FakeBitrix::CLIENT_SECRET, "user-refresh-token-17").await;
+    assert_eq!(status, 200, "{body}");
+    for key in ["access_token", "expires", "expires_in", "member_id", "client_endpoint", "refresh_token", "scope", "server_endpoint"] {
+        assert!(body.get(key).is_some(), "{key} missing: {body}");
+    }
+    assert_eq!(body["member_id"], FakeBitrix::MEMBER_ID);
+    assert_eq!(body["client_endpoint"], bitrix.client_endpoint().as_str());
+    let fresh = body["access_token"].as_str().unwrap().to_string();
+    assert!(bitrix.is_refreshed_token(&fresh));
+    // A refresh token works once.
+    let (status, body) = refresh(&bitrix, FakeBitrix::CLIENT_ID, FakeBitrix::CLIENT_SECRET, "user-refresh-token-17").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(bitrix.refresh_count(), 1);
+    assert_eq!(bitrix.refreshes().len(), 3);
+
+    // The refreshed token goes through and ends the scripted expiry.
+    assert_eq!(post_json(&add, None, json!({"auth": fresh, "MESSAGE": "two"})).await.0, 200);
+    assert_eq!(post_json(&add, None, json!({"auth": "event-token", "MESSAGE": "three"})).await.0, 200);
+    assert_eq!(bitrix.delivered_texts(), ["answer", "two", "three"]);
+
+    // Expired for good: a named token, or every unrefreshed token.
+    bitrix.expire_token("event-token");
+    assert_eq!(post_json(&add, None, json!({"auth": "event-token"})).await.0, 401);
+    bitrix.expire_unrefreshed_tokens();
+    assert_eq!(post_json(&add, None, json!({"auth": "other-token"})).await.0, 401);
+    assert_eq!(post_json(&add, None, json!({"auth": fresh, "MESSAGE": "four"})).await.0, 200);
+    assert_eq!(bitrix.call_count("imbot.message.add"), 6);
+    assert_eq!(bitrix.call_counts().get("imbot.command.answer"), Some(&1));
+    assert_eq!(bitrix.wait_for_delivered(4, Duration::from_secs(1)).await, ["answer", "two", "three", "four"]);
+}
+
+#[tokio::test]
+async fn fake_bitrix_rate_limits_and_fails_the_kth_call() {
+    let bitrix = FakeBitrix::start().await;
+    let add = format!("{}imbot.message.add", bitrix.client_endpoint());
+    bitrix.limit_next(2);
+    for _ in 0..2 {
+        let (status, _, body) = post_json(&add, None, json!({"auth": "t"})).await;
+        assert_eq!(status, 503);
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap(),
+            json!({"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"})
+        );
+    }
+    bitrix.throttle_next(1, 7);
+    let response = client().post(&add).json(&json!({"auth": "t"})).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(response.headers().get("retry-after").unwrap(), "7");
+
+    // Calls 4, 5, 6 of imbot.message.add: the 5th fails.
+    bitrix.fail_message_add_at(5);
+    let mut statuses = Vec::new();
+    for text in ["a", "b", "c"] {
+        statuses.push(post_json(&add, None, json!({"auth": "t", "MESSAGE": text})).await.0);
+    }
+    assert_eq!(statuses, [200, 500, 200]);
+    assert_eq!(bitrix.delivered_texts(), ["a", "c"]);
+
+    // Method-scoped failures leave other methods alone.
+    bitrix.fail_next_of("imbot.command.answer", 1, 400, "COMMAND_ANSWER_FAILED", "x");
+    assert_eq!(post_json(&add, None, json!({"auth": "t"})).await.0, 200);
+    let answer = format!("{}imbot.command.answer", bitrix.client_endpoint());
+    assert_eq!(post_json(&answer, None, json!({"auth": "t"})).await.0, 400);
+
+    // Scripted refresh failures.
+    bitrix.fail_next_refresh(1, 503, "temporarily_unavailable", "try later");
+    let (status, _) = refresh(&bitrix, FakeBitrix::CLIENT_ID, FakeBitrix::CLIENT_SECRET, "rt").await;
+    assert_eq!(status, 503);
+    bitrix.revoke_refresh_token("rt");
+    let (status, body) = refresh(&bitrix, FakeBitrix::CLIENT_ID, FakeBitrix::CLIENT_SECRET, "rt").await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(bitrix.refresh_count(), 0);
+}
+
 #[tokio::test]
 #[should_panic(expected = "expected at least 1 `imbot.message.add` call")]
 async fn fake_bitrix_wait_panics_with_what_it_saw() {

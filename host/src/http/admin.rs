@@ -4,14 +4,17 @@
 //!
 //! * `GET  /admin/connectors/{connector}/conversations/{conversation}` — state and transcript
 //! * `POST /admin/connectors/{connector}/conversations/{conversation}/{handoff|return|reset}`
+//! * `GET  /admin/dead-letters[?connector=…]` — jobs that failed for good, oldest first
+//! * `POST /admin/dead-letters/{id}/replay`, `POST /admin/dead-letters/replay[?connector=…]` (all)
+//! * `DELETE /admin/dead-letters/{id}`, `DELETE /admin/dead-letters[?connector=…]` (all)
 
 use super::ApiError;
-use crate::app::App;
+use crate::app::{App, AppError};
 use crate::bindings::Author;
 use crate::conversation::{Conversations, Mode};
 use crate::queue::{AdminAction, Job};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -63,8 +66,79 @@ pub async fn act(
         "reset" => AdminAction::Reset,
         other => return Err(ApiError::NotFound(format!("unknown action `{other}`; use handoff, return or reset"))),
     };
-    app.enqueue(Job::Admin { connector: connector.id.clone(), conversation: conversation_id.clone(), action }).await?;
+    app.accept(&connector, vec![(Job::Admin { connector: connector.id.clone(), conversation: conversation_id.clone(), action }, None)]).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "queued": action, "conversation": conversation_id }))))
+}
+
+/// Which dead letters a request is about.
+#[derive(Debug, serde::Deserialize)]
+pub struct DeadLetterFilter {
+    connector: Option<String>,
+}
+
+/// `GET /admin/dead-letters`.
+pub async fn dead_letters(State(app): State<Arc<App>>, Query(filter): Query<DeadLetterFilter>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    authorize(&app, &headers)?;
+    let letters = app.queue.dead_letters(filter.connector.as_deref()).await.map_err(AppError::from)?;
+    let letters: Vec<Value> = letters
+        .iter()
+        .map(|dead| {
+            let envelope = &dead.envelope;
+            json!({
+                "id": envelope.id,
+                "connector": envelope.job.connector(),
+                "conversation": envelope.job.conversation_id(),
+                "kind": envelope.job.kind(),
+                "attempts": envelope.attempt + 1,
+                "reason": dead.reason,
+                "accepted_ms": envelope.created_ms,
+                "buried_ms": dead.buried_ms,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "dead_letters": letters })))
+}
+
+/// `POST /admin/dead-letters/{id}/replay`: back into its conversation's lane.
+pub async fn replay_dead_letter(State(app): State<Arc<App>>, Path(id): Path<String>, headers: HeaderMap) -> Result<(StatusCode, Json<Value>), ApiError> {
+    authorize(&app, &headers)?;
+    if !app.queue.replay(&id).await.map_err(AppError::from)? {
+        return Err(ApiError::NotFound(format!("no dead letter `{id}`")));
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({ "replayed": [id] }))))
+}
+
+/// `POST /admin/dead-letters/replay`: every dead letter (of one connector).
+pub async fn replay_dead_letters(State(app): State<Arc<App>>, Query(filter): Query<DeadLetterFilter>, headers: HeaderMap) -> Result<(StatusCode, Json<Value>), ApiError> {
+    authorize(&app, &headers)?;
+    let mut replayed = Vec::new();
+    for dead in app.queue.dead_letters(filter.connector.as_deref()).await.map_err(AppError::from)? {
+        if app.queue.replay(&dead.envelope.id).await.map_err(AppError::from)? {
+            replayed.push(dead.envelope.id);
+        }
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({ "replayed": replayed }))))
+}
+
+/// `DELETE /admin/dead-letters/{id}`.
+pub async fn delete_dead_letter(State(app): State<Arc<App>>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    authorize(&app, &headers)?;
+    if !app.queue.delete_dead(&id).await.map_err(AppError::from)? {
+        return Err(ApiError::NotFound(format!("no dead letter `{id}`")));
+    }
+    Ok(Json(json!({ "deleted": [id] })))
+}
+
+/// `DELETE /admin/dead-letters`: every dead letter (of one connector).
+pub async fn delete_dead_letters(State(app): State<Arc<App>>, Query(filter): Query<DeadLetterFilter>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    authorize(&app, &headers)?;
+    let mut deleted = Vec::new();
+    for dead in app.queue.dead_letters(filter.connector.as_deref()).await.map_err(AppError::from)? {
+        if app.queue.delete_dead(&dead.envelope.id).await.map_err(AppError::from)? {
+            deleted.push(dead.envelope.id);
+        }
+    }
+    Ok(Json(json!({ "deleted": deleted })))
 }
 
 fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {

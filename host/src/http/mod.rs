@@ -2,7 +2,8 @@
 //!
 //! * `POST /hooks/{connector}` — platform webhooks → channel `translate-in`
 //! * `POST /hooks/{connector}/{plugin}` — provider callbacks → `handle-callback`
-//! * `GET /healthz` (process alive), `GET /readyz` (store reachable)
+//! * `GET /healthz` (process alive), `GET /readyz` (store and queue reachable)
+//! * `GET /metrics` — Prometheus metrics (see [`crate::metrics`])
 //! * `/admin/...` — conversation state and handoff/return/reset (see [`admin`])
 
 mod admin;
@@ -14,7 +15,7 @@ pub use error::ApiError;
 
 use crate::app::App;
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use std::sync::Arc;
 
 /// Largest webhook body accepted.
@@ -27,7 +28,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/hooks/{connector}/{plugin}", post(webhooks::provider_callback))
         .route("/admin/connectors/{connector}/conversations/{conversation}", get(admin::conversation))
         .route("/admin/connectors/{connector}/conversations/{conversation}/{action}", post(admin::act))
+        .route("/admin/dead-letters", get(admin::dead_letters).delete(admin::delete_dead_letters))
+        .route("/admin/dead-letters/replay", post(admin::replay_dead_letters))
+        .route("/admin/dead-letters/{id}", delete(admin::delete_dead_letter))
+        .route("/admin/dead-letters/{id}/replay", post(admin::replay_dead_letter))
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
         .route("/readyz", get(health::readyz))
         .with_state(app)
 }

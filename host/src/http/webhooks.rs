@@ -1,5 +1,6 @@
-//! Webhook handlers: verify and translate while the caller waits, queue the
-//! slow work, answer at once.
+//! Webhook handlers: verify and translate while the caller waits, record
+//! the slow work durably (dropping redeliveries), then answer. A 2xx means
+//! the jobs are stored: they survive a crash from then on.
 
 use super::ApiError;
 use crate::app::App;
@@ -23,14 +24,18 @@ pub async fn platform_webhook(
         .runtime
         .translate_in(&connector.channel, request)
         .await
-        .map_err(|e| anyhow::anyhow!(e))?
+        .map_err(ApiError::from)?
         .map_err(|e| rejected(&connector, e))?;
+    let mut jobs = Vec::with_capacity(translated.messages.len() + translated.direct_replies.len());
     for message in translated.messages {
-        app.enqueue(Job::Answer { connector: connector.id.clone(), message }).await?;
+        let id = Some(message.id.clone());
+        jobs.push((Job::Answer { connector: connector.id.clone(), message }, id));
     }
-    for reply in translated.direct_replies {
-        app.enqueue(Job::Deliver { connector: connector.id.clone(), reply, origin: Origin::Channel }).await?;
+    for (index, reply) in translated.direct_replies.into_iter().enumerate() {
+        let id = translated.event_id.as_ref().map(|event| format!("{event}#{index}"));
+        jobs.push((Job::Deliver { connector: connector.id.clone(), reply, origin: Origin::Channel }, id));
     }
+    accept(&app, &connector, jobs).await?;
     Ok(into_response(translated.response))
 }
 
@@ -51,12 +56,37 @@ pub async fn provider_callback(
         .runtime
         .handle_callback(target, request)
         .await
-        .map_err(|e| anyhow::anyhow!(e))?
+        .map_err(ApiError::from)?
         .map_err(|e| rejected(&connector, e))?;
-    for reply in result.replies {
-        app.enqueue(Job::Deliver { connector: connector.id.clone(), reply, origin }).await?;
-    }
+    let jobs = result
+        .replies
+        .into_iter()
+        .enumerate()
+        .map(|(index, reply)| {
+            let id = result.event_id.as_ref().map(|event| format!("{plugin}:{event}#{index}"));
+            (Job::Deliver { connector: connector.id.clone(), reply, origin }, id)
+        })
+        .collect();
+    accept(&app, &connector, jobs).await?;
     Ok(into_response(result.response))
+}
+
+/// Record the jobs; count the webhook by outcome.
+async fn accept(app: &App, connector: &Connector, jobs: Vec<(Job, Option<String>)>) -> Result<(), ApiError> {
+    match app.accept(connector, jobs).await {
+        Ok(_) => {
+            count_webhook(connector, "accepted", "");
+            Ok(())
+        }
+        Err(error) => {
+            count_webhook(connector, "unavailable", "queue");
+            Err(error.into())
+        }
+    }
+}
+
+fn count_webhook(connector: &Connector, outcome: &'static str, reason: &'static str) {
+    metrics::counter!("switchboard_webhooks_total", "connector" => connector.id.clone(), "outcome" => outcome, "reason" => reason).increment(1);
 }
 
 /// The request as plugins see it (header names are already lower-case).
@@ -80,6 +110,12 @@ async fn to_plugin_request(request: Request) -> Result<HttpRequest, ApiError> {
 
 fn rejected(connector: &Connector, error: RequestError) -> ApiError {
     tracing::warn!(tenant = %connector.tenant, connector = %connector.id, ?error, "webhook rejected by the plugin");
+    let reason = match &error {
+        RequestError::BadRequest(_) => "bad_request",
+        RequestError::Forbidden(_) => "forbidden",
+        RequestError::NotFound(_) => "not_found",
+    };
+    count_webhook(connector, "rejected", reason);
     match error {
         RequestError::BadRequest(reason) => ApiError::BadRequest(reason),
         RequestError::Forbidden(reason) => ApiError::Forbidden(reason),

@@ -1,6 +1,6 @@
 //! Moving a conversation between the bot and a human operator.
 
-use super::{Pipeline, flatten};
+use super::{Pipeline, Turn, flatten};
 use crate::bindings::{AddressedReply, Author, Control, ConversationEvent, ConversationRef, InboundMessage, Sender};
 use crate::connector::Connector;
 use crate::conversation::{ConversationRecord, Mode};
@@ -15,6 +15,7 @@ impl Pipeline {
         record: &mut ConversationRecord,
         reason: &str,
         in_reply_to: Option<&InboundMessage>,
+        turn: &mut Turn,
     ) {
         let Some(conversation) = record.conversation.clone() else { return };
         let routing = &connector.routing;
@@ -23,7 +24,7 @@ impl Pipeline {
             let mut message = super::text_message(routing.handoff_notice.clone());
             message.control = Some(Control::Handoff(reason.to_string()));
             let reply = AddressedReply { conversation, in_reply_to: in_reply_to.cloned(), messages: vec![message] };
-            self.deliver(connector, reply).await;
+            turn.send(reply);
             record.mode = Mode::Platform;
             self.tell_provider(connector, record, ConversationEvent::HandoffStarted(reason.to_string())).await;
             return;
@@ -38,12 +39,12 @@ impl Pipeline {
                 tracing::info!(reason, plugin = %handoff.plugin.name, "conversation handed to a human operator");
                 record.mode = Mode::Human;
                 self.tell_provider(connector, record, ConversationEvent::HandoffStarted(reason.to_string())).await;
-                self.notify(connector, &conversation, in_reply_to, &routing.handoff_notice).await;
+                turn.notify(&conversation, in_reply_to, &routing.handoff_notice);
             }
             Err(failure) => {
                 tracing::error!(error = %failure.describe(), "handoff to the help-desk failed; the bot keeps the conversation");
                 let text = failure.user_message().unwrap_or_else(|| routing.handoff_failed_notice.clone());
-                self.notify(connector, &conversation, in_reply_to, &text).await;
+                turn.notify(&conversation, in_reply_to, &text);
             }
         }
     }
@@ -57,6 +58,7 @@ impl Pipeline {
         record: &mut ConversationRecord,
         close_desk_chat: bool,
         in_reply_to: Option<&InboundMessage>,
+        turn: &mut Turn,
     ) {
         if record.mode != Mode::Human {
             return;
@@ -69,13 +71,13 @@ impl Pipeline {
         tracing::info!("conversation returned to the bot");
         self.tell_provider(connector, record, ConversationEvent::HandoffEnded).await;
         if close_desk_chat {
-            self.notify(connector, &conversation, in_reply_to, &connector.routing.return_notice).await;
+            turn.notify(&conversation, in_reply_to, &connector.routing.return_notice);
         }
     }
 
     /// Forget the conversation: the provider drops its state, an operator
     /// chat is closed, the transcript is cleared.
-    pub(super) async fn reset(&self, connector: &Connector, record: &mut ConversationRecord, in_reply_to: Option<&InboundMessage>) {
+    pub(super) async fn reset(&self, connector: &Connector, record: &mut ConversationRecord, in_reply_to: Option<&InboundMessage>, turn: &mut Turn) {
         let Some(conversation) = record.conversation.clone() else { return };
         if record.mode == Mode::Human {
             self.close_desk_chat(connector, &conversation).await;
@@ -83,25 +85,25 @@ impl Pipeline {
         self.tell_provider(connector, record, ConversationEvent::Reset).await;
         *record = ConversationRecord { conversation: Some(conversation.clone()), customer: record.customer.take(), ..Default::default() };
         tracing::info!("conversation reset");
-        self.notify(connector, &conversation, in_reply_to, &connector.routing.reset_notice).await;
+        turn.notify(&conversation, in_reply_to, &connector.routing.reset_notice);
     }
 
     /// An administrator's request from the admin API.
-    pub(super) async fn admin(&self, connector: &Connector, record: &mut ConversationRecord, action: AdminAction) {
+    pub(super) async fn admin(&self, connector: &Connector, record: &mut ConversationRecord, action: AdminAction, turn: &mut Turn) {
         if record.conversation.is_none() {
             tracing::warn!(?action, "admin action for a conversation the host does not know");
             return;
         }
         match action {
-            AdminAction::Handoff if record.mode != Mode::Human => self.start_handoff(connector, record, "requested by an administrator", None).await,
+            AdminAction::Handoff if record.mode != Mode::Human => self.start_handoff(connector, record, "requested by an administrator", None, turn).await,
             AdminAction::Handoff => {}
-            AdminAction::Return => self.end_handoff(connector, record, true, None).await,
-            AdminAction::Reset => self.reset(connector, record, None).await,
+            AdminAction::Return => self.end_handoff(connector, record, true, None, turn).await,
+            AdminAction::Reset => self.reset(connector, record, None, turn).await,
         }
     }
 
     /// Operator messages and help-desk events from the handoff plugin.
-    pub(super) async fn deliver_operator_reply(&self, connector: &Connector, record: &mut ConversationRecord, reply: AddressedReply) {
+    pub(super) async fn deliver_operator_reply(&self, connector: &Connector, record: &mut ConversationRecord, reply: AddressedReply, turn: &mut Turn) {
         let ended = reply.messages.iter().any(|m| matches!(m.control, Some(Control::HandoffEnded)));
         for message in &reply.messages {
             if message.control.is_none() && !message.text.trim().is_empty() {
@@ -109,9 +111,9 @@ impl Pipeline {
                 self.tell_provider(connector, record, ConversationEvent::OperatorMessage(message.text.clone())).await;
             }
         }
-        self.deliver(connector, reply).await;
+        turn.send(reply);
         if ended {
-            self.end_handoff(connector, record, false, None).await;
+            self.end_handoff(connector, record, false, None, turn).await;
         }
     }
 

@@ -10,29 +10,37 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// are lower and enforced by the store limiter).
 const MAX_MEMORY_BYTES: usize = 512 * 1024 * 1024;
 
+/// Component instances the pool holds beyond the job queue's in-flight
+/// limit: webhooks translate in while jobs run.
+const WEBHOOK_HEADROOM: u32 = 256;
+
 /// Build the engine: async support, epoch interruption for deadlines, and
-/// the pooling allocator when the machine can reserve its address space.
-pub fn build_engine() -> anyhow::Result<Engine> {
-    match Engine::new(&config(true)) {
+/// the pooling allocator, sized for `max_in_flight` concurrent jobs, when
+/// the machine can reserve its address space.
+pub fn build_engine(max_in_flight: usize) -> anyhow::Result<Engine> {
+    let instances = u32::try_from(max_in_flight).unwrap_or(u32::MAX).saturating_add(WEBHOOK_HEADROOM);
+    match Engine::new(&config(Some(instances))) {
         Ok(engine) => Ok(engine),
         Err(error) => {
             tracing::warn!(%error, "pooling allocator unavailable; falling back to on-demand instance allocation");
-            Engine::new(&config(false)).map_err(anyhow::Error::from)
+            Engine::new(&config(None)).map_err(anyhow::Error::from)
         }
     }
     .inspect(start_epoch_ticker)
 }
 
-fn config(pooling: bool) -> Config {
+fn config(pool_instances: Option<u32>) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true).epoch_interruption(true);
-    if pooling {
+    if let Some(instances) = pool_instances {
+        // A Rust plugin component holds a few core instances (the guest,
+        // the WASI adapter shims) and one or two memories and tables.
         let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(256)
-            .total_core_instances(1024)
-            .total_memories(512)
-            .total_tables(512)
-            .total_stacks(256)
+        pool.total_component_instances(instances)
+            .total_core_instances(instances.saturating_mul(4))
+            .total_memories(instances.saturating_mul(2))
+            .total_tables(instances.saturating_mul(2))
+            .total_stacks(instances)
             .max_memory_size(MAX_MEMORY_BYTES)
             .max_unused_warm_slots(16);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));

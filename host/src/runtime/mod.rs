@@ -79,8 +79,9 @@ pub struct Runtime {
 
 impl Runtime {
     /// Create a runtime with no plugins, sharing the process-wide engine.
-    pub fn new(sandbox: SandboxConfig) -> anyhow::Result<Self> {
-        let engine = shared_engine()?;
+    /// A runtime whose engine can run `max_in_flight` jobs at once.
+    pub fn new(sandbox: SandboxConfig, max_in_flight: usize) -> anyhow::Result<Self> {
+        let engine = shared_engine(max_in_flight)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -324,12 +325,13 @@ fn log_captured_output(context: &PluginContext, output: &str) {
 
 /// The process-wide engine: compiled code and the epoch ticker are shared
 /// by every runtime in the process (tests start many servers).
-fn shared_engine() -> anyhow::Result<Engine> {
+/// The first runtime's `max_in_flight` sizes the pool.
+fn shared_engine(max_in_flight: usize) -> anyhow::Result<Engine> {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     if let Some(engine) = ENGINE.get() {
         return Ok(engine.clone());
     }
-    let engine = engine::build_engine()?;
+    let engine = engine::build_engine(max_in_flight)?;
     Ok(ENGINE.get_or_init(|| engine).clone())
 }
 

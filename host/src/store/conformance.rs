@@ -62,21 +62,32 @@ async fn memory_backend() {
 #[tokio::test]
 async fn embedded_backend() {
     let dir = tempfile::tempdir().unwrap();
-    suite(&EmbeddedStore::open(dir.path()).unwrap()).await;
+    suite(&EmbeddedStore::open(Redb::open(dir.path()).unwrap()).await.unwrap()).await;
 }
 
 #[tokio::test]
 async fn embedded_backend_survives_reopen_and_purges_expired() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let store = EmbeddedStore::open(Redb::open(dir.path()).unwrap()).await.unwrap();
         store.set("kept", b"value", Duration::from_secs(60)).await.unwrap();
         store.set("gone", b"value", Duration::from_millis(1)).await.unwrap();
     }
-    let store = EmbeddedStore::open(dir.path()).unwrap();
+    // The writer thread lets go of the file once its last handle is gone.
+    let store = reopen(dir.path()).await;
     assert_eq!(store.get("kept").await.unwrap().as_deref(), Some(&b"value"[..]));
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(store.purge_expired().unwrap(), 1);
+    assert_eq!(store.purge_expired().await.unwrap(), 1);
+}
+
+async fn reopen(dir: &std::path::Path) -> EmbeddedStore {
+    for _ in 0..100 {
+        if let Ok(redb) = Redb::open(dir) {
+            return EmbeddedStore::open(redb).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the embedded store was not released");
 }
 
 #[tokio::test]
@@ -91,8 +102,8 @@ async fn redis_backend() {
 #[tokio::test]
 async fn open_understands_every_spec() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(open("memory").await.is_ok());
-    assert!(open(&format!("embedded:{}", dir.path().display())).await.is_ok());
-    let error = open("postgres://x").await.err().expect("unknown specs are rejected");
+    assert!(open("memory", "sb").await.is_ok());
+    assert!(open(&format!("embedded:{}", dir.path().display()), "sb").await.is_ok());
+    let error = open("postgres://x", "sb").await.err().expect("unknown specs are rejected");
     assert!(error.to_string().contains("unknown store"));
 }

@@ -39,4 +39,12 @@ impl StateStore for MemoryStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    async fn purge_expired(&self) -> Result<usize, StoreError> {
+        let now = now_ms();
+        let mut entries = self.entries.lock().expect("memory store lock poisoned");
+        let before = entries.len();
+        entries.retain(|_, (expires, _)| *expires > now);
+        Ok(before - entries.len())
+    }
 }

@@ -11,10 +11,12 @@ mod embedded;
 mod memory;
 mod redis;
 
-pub use embedded::EmbeddedStore;
+pub use embedded::{EmbeddedStore, Redb};
+pub(crate) use embedded::failed;
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 
+use crate::queue::{LocalQueue, QueueBackend, RedisQueue};
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,18 +48,37 @@ pub trait StateStore: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Check that the backend answers (readiness probe).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Drop expired entries the backend does not expire by itself; returns
+    /// how many were removed.
+    async fn purge_expired(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
 }
 
-/// Open the store named by a config `store` value.
-pub async fn open(spec: &str) -> anyhow::Result<Arc<dyn StateStore>> {
+/// The state store and the job queue of one backend.
+pub struct Stores {
+    pub state: Arc<dyn StateStore>,
+    pub queue: Arc<dyn QueueBackend>,
+    /// Several host instances may share this backend.
+    pub shared: bool,
+}
+
+/// Open the state store and the job queue named by a config `store` value.
+pub async fn open(spec: &str, namespace: &str) -> anyhow::Result<Stores> {
     if spec == "memory" {
-        return Ok(Arc::new(MemoryStore::default()));
+        let queue = Arc::new(LocalQueue::in_memory());
+        return Ok(Stores { state: Arc::new(MemoryStore::default()), queue, shared: false });
     }
     if let Some(dir) = spec.strip_prefix("embedded:") {
-        return Ok(Arc::new(EmbeddedStore::open(std::path::Path::new(dir))?));
+        let redb = Redb::open(std::path::Path::new(dir))?;
+        let state = Arc::new(EmbeddedStore::open(redb.clone()).await?);
+        let queue = Arc::new(LocalQueue::persistent(redb).await?);
+        return Ok(Stores { state, queue, shared: false });
     }
     if spec.starts_with("redis://") || spec.starts_with("rediss://") {
-        return Ok(Arc::new(RedisStore::connect(spec).await?));
+        let state = RedisStore::connect(spec).await?;
+        let queue = Arc::new(RedisQueue::new(state.connection(), namespace));
+        return Ok(Stores { state: Arc::new(state), queue, shared: true });
     }
     anyhow::bail!("unknown store {spec:?}: use `embedded:<dir>`, `redis://host:port` or `memory`")
 }
@@ -88,11 +109,7 @@ fn check_value(value: &[u8]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> u64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-}
+use crate::queue::now_ms;
 
 fn expiry_ms(ttl: Duration) -> u64 {
     now_ms().saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))

@@ -21,6 +21,11 @@ impl RedisStore {
             .map_err(|e| anyhow::anyhow!("cannot connect to Redis at {}: {e}", redact_url(url)))?;
         Ok(Self { connection })
     }
+
+    /// The shared connection (the job queue uses it too).
+    pub fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
 }
 
 /// A Redis URL without its password, for messages.

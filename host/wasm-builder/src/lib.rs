@@ -32,7 +32,7 @@ pub fn build_guests(dir: &Path, prefix: &str) -> Vec<Built> {
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cargo
         .current_dir(&workspace)
-        .args(["build", "--release", "--target", TARGET, "--target-dir"])
+        .args(["build", "--profile", "plugin", "--target", TARGET, "--target-dir"])
         .arg(&target_dir);
     for (package, _) in &guests {
         cargo.args(["-p", package]);
@@ -47,7 +47,7 @@ pub fn build_guests(dir: &Path, prefix: &str) -> Vec<Built> {
         .into_iter()
         .map(|(package, name)| Built {
             name,
-            path: target_dir.join(TARGET).join("release").join(format!("{}.wasm", package.replace('-', "_"))),
+            path: target_dir.join(TARGET).join("plugin").join(format!("{}.wasm", package.replace('-', "_"))),
         })
         .collect()
 }

@@ -145,9 +145,16 @@ impl<'a> EventView<'a> {
     /// The bot's own OAuth token: `[AUTH][access_token]` of the command or
     /// bot entry, falling back to its `[access_token]`. Empty when absent.
     pub fn bot_access_token(&self) -> String {
+        self.bot_auth("access_token")
+    }
+
+    /// A field of the bot's own authorization (`access_token`,
+    /// `refresh_token`, `expires`, ...): `[AUTH][key]` of the command or bot
+    /// entry, falling back to its `[key]`. Empty when absent.
+    pub fn bot_auth(&self, key: &str) -> String {
         first_non_empty([
-            self.command().map(|c| c.access_token()).unwrap_or_default(),
-            self.bot().map(|b| b.access_token()).unwrap_or_default(),
+            self.command().map(|c| c.auth_text(key)).unwrap_or_default(),
+            self.bot().map(|b| b.auth_text(key)).unwrap_or_default(),
         ])
     }
 
@@ -203,12 +210,13 @@ impl<'a> Entry<'a> {
 
     /// `[AUTH][access_token]`, falling back to `[access_token]`.
     pub fn access_token(&self) -> String {
-        let nested = leaf_text(
-            self.value
-                .get("AUTH")
-                .and_then(|auth| auth.get("access_token")),
-        );
-        first_non_empty([nested, self.text("access_token")])
+        self.auth_text("access_token")
+    }
+
+    /// `[AUTH][key]`, falling back to `[key]`.
+    pub fn auth_text(&self, key: &str) -> String {
+        let nested = leaf_text(self.value.get("AUTH").and_then(|auth| auth.get(key)));
+        first_non_empty([nested, self.text(key)])
     }
 
     fn file_info(self) -> FileInfo {

@@ -102,14 +102,18 @@ impl Dialog {
         installed: Option<&Installation>,
     ) -> Result<Self, RequestError> {
         let installed_endpoint = installed.map(|record| record.client_endpoint.as_str());
+        let member_id = view.member_id().unwrap_or_default();
+        let (bot_token, refresh_token, expires) = reply_token(view);
         let context = ReplyContext {
             client_endpoint: view.client_endpoint(installed_endpoint),
-            bot_token: first_non_empty([view.bot_access_token(), view.auth("access_token")]),
+            bot_token,
             bot_id: view.bot_id(),
             dialog_id: view.param("DIALOG_ID"),
             chat_id: first_non_empty([view.param("CHAT_ID"), view.param("TO_CHAT_ID")]),
+            member_id: member_id.clone(),
+            refresh_token,
+            token_expires: expires,
         };
-        let member_id = view.member_id().unwrap_or_default();
         let missing = [
             ("auth[member_id]", member_id.is_empty()),
             (
@@ -127,6 +131,11 @@ impl Dialog {
         Ok(Self { member_id, context })
     }
 
+    /// `{member_id}:{BOT_ID}:{suffix}`: ids scoped like the conversation.
+    fn scoped(&self, suffix: &str) -> String {
+        format!("{}:{}:{suffix}", self.member_id, self.context.bot_id)
+    }
+
     /// BitBot's key: `{member_id}:{BOT_ID}:{DIALOG_ID}`.
     fn conversation(&self) -> ConversationRef {
         ConversationRef {
@@ -136,6 +145,48 @@ impl Dialog {
             ),
             reply_context: self.context.to_json(),
         }
+    }
+}
+
+/// The token replies are sent with, the refresh token that came with it and
+/// when it expires (Unix seconds, 0 when unknown): the bot's own token from
+/// the event, else the token of the user who triggered the event.
+fn reply_token(view: &EventView) -> (String, String, u64) {
+    let parse = |expires: String| expires.trim().parse::<u64>().unwrap_or(0);
+    let bot_token = view.bot_access_token();
+    if bot_token.is_empty() {
+        return (
+            view.auth("access_token"),
+            view.auth("refresh_token"),
+            parse(view.auth("expires")),
+        );
+    }
+    // `refresh_token` is not in every bot block; any refresh token of the
+    // application on this portal yields a token that can act as the bot.
+    let refresh_token =
+        first_non_empty([view.bot_auth("refresh_token"), view.auth("refresh_token")]);
+    let expires = first_non_empty([view.bot_auth("expires"), view.auth("expires")]);
+    (bot_token, refresh_token, parse(expires))
+}
+
+/// The message's id for the host's deduplication: `{member_id}:{BOT_ID}:{MESSAGE_ID}`
+/// (a MESSAGE_ID is unique within a portal, and one message can reach several
+/// bots), empty when the event has no MESSAGE_ID. A command event gets its
+/// own id (`…:{MESSAGE_ID}:command:{COMMAND_ID}`): it is a different event
+/// from the ONIMBOTMESSAGEADD of the same message and is answered differently.
+fn message_id(view: &EventView, dialog: &Dialog, command: Option<&Command>) -> String {
+    let message_id = first_non_empty([
+        view.param("MESSAGE_ID"),
+        view.command()
+            .map(|entry| entry.text("MESSAGE_ID"))
+            .unwrap_or_default(),
+    ]);
+    match (message_id.trim(), command) {
+        ("", _) => String::new(),
+        (id, Some(command)) if view.name().as_deref() == Some("ONIMCOMMANDADD") => {
+            dialog.scoped(&format!("{id}:command:{}", command.id))
+        }
+        (id, _) => dialog.scoped(id),
     }
 }
 
@@ -181,6 +232,7 @@ fn message_event(
         user_access_token: installed.map_or("", |record| record.access_token.as_str()),
     };
     Ok(Outcome::message(InboundMessage {
+        id: message_id(view, &dialog, command.as_ref()),
         conversation: dialog.conversation(),
         sender: sender_of(view),
         text,
@@ -205,11 +257,19 @@ fn join_event(
         ));
     };
     let dialog = Dialog::from_event(view, installed)?;
-    Ok(Outcome::direct_reply(AddressedReply {
+    let mut outcome = Outcome::direct_reply(AddressedReply {
         conversation: dialog.conversation(),
         in_reply_to: None,
         messages: vec![OutboundMessage::text(welcome)],
-    }))
+    });
+    // ONIMBOTJOINCHAT has no message or event id. Joining one dialog is one
+    // event, so `join:{member_id}:{BOT_ID}:{DIALOG_ID}` makes a join that
+    // Bitrix24 (or a proxy) delivers again welcome once; the price is that
+    // a bot removed and added back to the same chat within the host's
+    // dedupe window (24 h by default) is not welcomed a second time.
+    outcome.translated.event_id =
+        Some(format!("join:{}", dialog.scoped(&dialog.context.dialog_id)));
+    Ok(outcome)
 }
 
 /// The text the user typed, BBCode removed. In group chats Bitrix24 cuts
@@ -301,6 +361,11 @@ mod tests {
     #[test]
     fn private_message_from_the_wire() {
         let message = only_message(&test_events::private_message());
+        assert_eq!(
+            message.id,
+            format!("{MEMBER_ID}:55:84331"),
+            "{{member_id}}:{{BOT_ID}}:{{MESSAGE_ID}}"
+        );
         assert_eq!(message.conversation.id, format!("{MEMBER_ID}:55:2"));
         assert_eq!(message.text, "Hello world");
         assert_eq!(message.sender.id, "2");
@@ -314,6 +379,7 @@ mod tests {
             (context.bot_id.as_str(), context.dialog_id.as_str()),
             ("55", "2")
         );
+        assert_eq!(context.member_id, MEMBER_ID);
         assert_eq!(message.variables.len(), crate::variables::NAMES.len());
         assert!(
             !message
@@ -326,6 +392,7 @@ mod tests {
     #[test]
     fn group_chat_message_uses_the_chat_dialog() {
         let message = only_message(&test_events::group_message());
+        assert_eq!(message.id, format!("{MEMBER_ID}:55:456"));
         assert_eq!(message.conversation.id, format!("{MEMBER_ID}:55:chat7"));
         assert_eq!(message.text, "Bot, hello team");
         assert_eq!(context_of(&message).dialog_id, "chat7");
@@ -355,6 +422,7 @@ mod tests {
             ("12", "echo", "test")
         );
         assert_eq!(message.text, "/echo test");
+        assert_eq!(message.id, format!("{MEMBER_ID}:62:1221:command:12"));
         assert_eq!(message.conversation.id, format!("{MEMBER_ID}:62:1"));
         assert_eq!(context_of(&message).bot_token, "command-bot-token");
         assert_eq!(
@@ -452,6 +520,96 @@ mod tests {
         assert_eq!(reply.conversation.id, format!("{MEMBER_ID}:55:chat7"));
         assert_eq!(reply.messages[0].text, "Hi, I am **the bot**");
         assert!(outcome.translated.messages.is_empty());
+        assert_eq!(
+            outcome.translated.event_id,
+            Some(format!("join:{MEMBER_ID}:55:chat7")),
+            "the same join delivered again welcomes once"
+        );
+        let elsewhere = with(tree, &["data", "PARAMS", "DIALOG_ID"], "chat8");
+        let other = translate_event(&EventView::new(&elsewhere), None, &settings).unwrap();
+        assert_eq!(
+            other.translated.event_id,
+            Some(format!("join:{MEMBER_ID}:55:chat8"))
+        );
+    }
+
+    #[test]
+    fn message_ids_scope_the_platform_id_and_may_be_empty() {
+        let file = only_message(&test_events::file_without_text());
+        assert_eq!(file.id, format!("{MEMBER_ID}:55:500"));
+        // Another bot of the same portal hearing the same message keeps its own id.
+        let mut other_bot = test_events::private_message();
+        let bot = other_bot["data"]["BOT"]["55"].clone();
+        other_bot["data"]["BOT"] = serde_json::json!({"56": bot});
+        other_bot["data"]["BOT"]["56"]["BOT_ID"] = "56".into();
+        other_bot["data"]["PARAMS"]["TO_USER_ID"] = "56".into();
+        assert_eq!(only_message(&other_bot).id, format!("{MEMBER_ID}:56:84331"));
+        // No MESSAGE_ID: no deduplication.
+        let mut anonymous = test_events::private_message();
+        anonymous["data"]["PARAMS"]
+            .as_object_mut()
+            .unwrap()
+            .remove("MESSAGE_ID");
+        assert_eq!(only_message(&anonymous).id, "");
+        let blank = with(
+            test_events::group_message(),
+            &["data", "PARAMS", "MESSAGE_ID"],
+            " ",
+        );
+        assert_eq!(only_message(&blank).id, "");
+        // A command event without data[PARAMS][MESSAGE_ID] uses the command's.
+        let mut command = test_events::command();
+        command["data"]["PARAMS"]
+            .as_object_mut()
+            .unwrap()
+            .remove("MESSAGE_ID");
+        assert_eq!(
+            only_message(&command).id,
+            format!("{MEMBER_ID}:62:1221:command:12")
+        );
+    }
+
+    #[test]
+    fn the_reply_context_carries_what_refreshing_needs() {
+        let refreshable = test_events::refreshable_message();
+        let context = context_of(&only_message(&refreshable));
+        assert_eq!(context.bot_token, "bot-token");
+        assert_eq!(context.refresh_token, "bot-refresh-token");
+        assert_eq!(context.token_expires, 1_771_932_585);
+        assert_eq!(context.member_id, MEMBER_ID);
+        // Without the bot's refresh token, the event's (same application) serves.
+        let mut user_refresh = refreshable.clone();
+        for entry in ["AUTH", "refresh_token"] {
+            let bot = user_refresh["data"]["BOT"]["55"].as_object_mut().unwrap();
+            if entry == "AUTH" {
+                bot["AUTH"].as_object_mut().unwrap().remove("refresh_token");
+            } else {
+                bot.remove("refresh_token");
+            }
+        }
+        assert_eq!(
+            context_of(&only_message(&user_refresh)).refresh_token,
+            "user-refresh-token"
+        );
+        // No bot token at all: the user's token, refresh token and expiry.
+        let mut user_only = refreshable;
+        let bot = user_only["data"]["BOT"]["55"].as_object_mut().unwrap();
+        bot.remove("AUTH");
+        bot.remove("access_token");
+        let context = context_of(&only_message(&user_only));
+        assert_eq!(
+            (
+                context.bot_token.as_str(),
+                context.refresh_token.as_str(),
+                context.token_expires
+            ),
+            ("user-token", "user-refresh-token", 1_771_932_500)
+        );
+        // The wire sample has no expiry: 0 (unknown).
+        assert_eq!(
+            context_of(&only_message(&test_events::private_message())).token_expires,
+            0
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //!   into messages carrying BitBot's variables; ONIMBOTJOINCHAT can send a
 //!   welcome text.
 //! * `translate-out` converts Markdown to BBCode and calls
-//!   `imbot.message.add` or `imbot.command.answer`.
+//!   `imbot.message.add` or `imbot.command.answer`, refreshing an expired
+//!   access token once (with `client_id`/`client_secret`).
 //! * `run-action register-bot` registers the bot and its commands.
 //!
 //! This file holds the host-facing edges (config, state, logging, HTTP);
@@ -16,12 +17,15 @@
 
 pub mod bbcode;
 pub mod event;
+pub mod host_io;
 pub mod inbound;
 pub mod installation;
+pub mod oauth;
 pub mod outbound;
 pub mod plain_text;
 pub mod reply_context;
 pub mod rest;
+pub mod session;
 pub mod setup;
 pub mod variables;
 pub mod verify;
@@ -91,8 +95,12 @@ impl Channel for Bitrix24 {
         for note in &plan.notes {
             log::debug(note);
         }
+        if plan.calls.is_empty() {
+            return Ok(());
+        }
+        let mut session = host_io::session(context.portal(&reply.conversation.id));
         for call in &plan.calls {
-            rest::call(&context.client_endpoint, &context.bot_token, call)?;
+            session.call(call)?;
         }
         Ok(())
     }
@@ -157,6 +165,8 @@ fn record_installation(
             "the installation could not be recorded (state store failed); install again".into(),
         )
     })?;
+    // Tokens refreshed for an earlier installation are no longer valid.
+    forget_tokens(&record.member_id);
     log::info(format!(
         "Bitrix24 application installed on {} ({})",
         record.domain, record.member_id
@@ -181,9 +191,20 @@ fn forget_installation(
                 error.message
             ));
         }
+        forget_tokens(&member_id);
         log::info(format!("Bitrix24 application uninstalled from {member_id}"));
     }
     Ok(Translated::ignored())
+}
+
+/// Drop the refreshed tokens of a portal (state failures are only logged).
+fn forget_tokens(member_id: &str) {
+    if let Err(error) = state::delete(&oauth::tokens_key(member_id)) {
+        log::warn(format!(
+            "cannot forget the refreshed Bitrix24 tokens of {member_id}: {}",
+            error.message
+        ));
+    }
 }
 
 fn write_note(level: NoteLevel, note: &str) {

@@ -42,12 +42,22 @@ pub struct DeliverySettings {
 }
 
 /// Plan delivery of every message of `reply`.
-pub fn plan_delivery(reply: &AddressedReply, context: &ReplyContext, settings: &DeliverySettings) -> Plan {
+pub fn plan_delivery(
+    reply: &AddressedReply,
+    context: &ReplyContext,
+    settings: &DeliverySettings,
+) -> Plan {
     let target = command_target(reply);
     let mut plan = Plan::default();
     for message in &reply.messages {
         if let Some(control) = &message.control {
-            plan_control(control, &reply.conversation.id, context, settings, &mut plan);
+            plan_control(
+                control,
+                &reply.conversation.id,
+                context,
+                settings,
+                &mut plan,
+            );
         }
         match message_params(message, &settings.buttons_text) {
             Some(params) => plan
@@ -68,7 +78,13 @@ pub fn plan_delivery(reply: &AddressedReply, context: &ReplyContext, settings: &
 /// Control signals that reach the channel: a handoff with no handoff plugin
 /// goes to the Open Line's operator queue; staff notices go to the staff
 /// dialog. The rest need no call.
-fn plan_control(control: &Control, conversation: &str, context: &ReplyContext, settings: &DeliverySettings, plan: &mut Plan) {
+fn plan_control(
+    control: &Control,
+    conversation: &str,
+    context: &ReplyContext,
+    settings: &DeliverySettings,
+    plan: &mut Plan,
+) {
     match control {
         Control::Handoff(_) if !context.chat_id.is_empty() => {
             let mut params = Map::new();
@@ -194,6 +210,7 @@ mod tests {
             bot_id: "55".into(),
             dialog_id: "chat7".into(),
             chat_id: "7".into(),
+            ..ReplyContext::default()
         }
     }
 
@@ -213,6 +230,7 @@ mod tests {
 
     fn command_message() -> InboundMessage {
         InboundMessage {
+            id: "m:55:1221:command:12".into(),
             conversation: ConversationRef {
                 id: "m:55:chat7".into(),
                 reply_context: String::new(),
@@ -234,7 +252,10 @@ mod tests {
     }
 
     fn plan(messages: Vec<OutboundMessage>, in_reply_to: Option<InboundMessage>) -> Plan {
-        let settings = DeliverySettings { buttons_text: DEFAULT_BUTTONS_TEXT.into(), staff_dialog_id: Some("chat12".into()) };
+        let settings = DeliverySettings {
+            buttons_text: DEFAULT_BUTTONS_TEXT.into(),
+            staff_dialog_id: Some("chat12".into()),
+        };
         plan_delivery(&reply(messages, in_reply_to), &context(), &settings)
     }
 
@@ -330,17 +351,27 @@ mod tests {
         let plan = plan(vec![handoff], None);
         assert_eq!(plan.calls.len(), 1);
         assert_eq!(plan.calls[0].method, "imopenlines.bot.session.operator");
-        assert_eq!(Value::Object(plan.calls[0].params.clone()), json!({"CHAT_ID": "7"}));
+        assert_eq!(
+            Value::Object(plan.calls[0].params.clone()),
+            json!({"CHAT_ID": "7"})
+        );
     }
 
     #[test]
     fn staff_notices_go_to_the_staff_dialog_only() {
         let mut notice = OutboundMessage::text("");
-        notice.control = Some(Control::StaffNotice("Forwarded to an operator: https://panel/1".into()));
+        notice.control = Some(Control::StaffNotice(
+            "Forwarded to an operator: https://panel/1".into(),
+        ));
         let plan = plan(vec![notice], None);
         assert_eq!(plan.calls.len(), 1);
         assert_eq!(plan.calls[0].params["DIALOG_ID"], "chat12");
-        assert!(plan.calls[0].params["MESSAGE"].as_str().unwrap().contains("https://panel/1"));
+        assert!(
+            plan.calls[0].params["MESSAGE"]
+                .as_str()
+                .unwrap()
+                .contains("https://panel/1")
+        );
     }
 
     #[test]

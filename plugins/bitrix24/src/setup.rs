@@ -1,8 +1,10 @@
 //! The `register-bot` action: register the bot and its commands with a
 //! portal (what BitBot's `/bitbot/` setup page does).
 
+use crate::host_io;
 use crate::installation::{self, Installation};
-use crate::rest::{self, BOT_REGISTER, COMMAND_REGISTER, RestCall};
+use crate::rest::{BOT_REGISTER, COMMAND_REGISTER, RestCall};
+use crate::session::Portal;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use switchboard_sdk::{Pairs, PluginError, config, state};
@@ -110,21 +112,14 @@ pub fn parse_commands(json: Option<&str>) -> Result<Vec<CommandSpec>, PluginErro
     Ok(commands)
 }
 
-/// Where and as whom to call the REST API.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Credentials {
-    /// REST base URL.
-    pub client_endpoint: String,
-    /// OAuth access token of the application.
-    pub access_token: String,
-}
-
 /// Credentials from the action arguments: `client_endpoint` + `access_token`
-/// directly, or `member_id` naming a portal recorded at ONAPPINSTALL.
+/// directly (with an optional `member_id`, whose refreshed tokens then
+/// apply), or `member_id` naming a portal recorded at ONAPPINSTALL (its
+/// tokens, refreshable with `client_id`/`client_secret`).
 pub fn credentials_from_args(
     args: &Pairs,
     find_installation: impl FnOnce(&str) -> Result<Option<Installation>, PluginError>,
-) -> Result<Credentials, PluginError> {
+) -> Result<Portal, PluginError> {
     let arg = |name: &str| {
         args.iter()
             .find(|(key, value)| key == name && !value.trim().is_empty())
@@ -133,9 +128,12 @@ pub fn credentials_from_args(
     if let (Some(client_endpoint), Some(access_token)) =
         (arg("client_endpoint"), arg("access_token"))
     {
-        return Ok(Credentials {
+        return Ok(Portal {
             client_endpoint,
+            member_id: arg("member_id").unwrap_or_default(),
             access_token,
+            refresh_token: arg("refresh_token").unwrap_or_default(),
+            expires: 0,
         });
     }
     let Some(member_id) = arg("member_id") else {
@@ -155,9 +153,12 @@ pub fn credentials_from_args(
             "the installation of member_id {member_id} has no client_endpoint or access_token"
         )));
     }
-    Ok(Credentials {
+    Ok(Portal {
+        expires: record.expires.trim().parse().unwrap_or(0),
         client_endpoint: record.client_endpoint,
+        member_id,
         access_token: record.access_token,
+        refresh_token: record.refresh_token,
     })
 }
 
@@ -224,16 +225,11 @@ pub fn id_from_result(method: &str, result: &Value) -> Result<String, PluginErro
 /// Run `register-bot`: register the bot, then each command.
 pub fn register_bot(args: &Pairs) -> Result<String, PluginError> {
     let settings = BotSettings::from_settings(config::get)?;
-    let credentials = credentials_from_args(args, |member_id| {
+    let portal = credentials_from_args(args, |member_id| {
         state::get_json(&installation::state_key(member_id))
     })?;
-    let call = |call: &RestCall| {
-        rest::call(
-            &credentials.client_endpoint,
-            &credentials.access_token,
-            call,
-        )
-    };
+    let mut session = host_io::session(portal);
+    let mut call = |call: &RestCall| session.call(call);
     let bot_id = id_from_result(BOT_REGISTER, &call(&register_bot_call(&settings))?)?;
     for (registered, command) in settings.commands.iter().enumerate() {
         call(&register_command_call(
@@ -386,13 +382,25 @@ mod tests {
         let record = Installation {
             client_endpoint: "https://p/rest/".into(),
             access_token: "installed".into(),
+            refresh_token: "installed-refresh".into(),
+            expires: "1771932585".into(),
             ..Default::default()
         };
         let stored = credentials_from_args(&args(&[("member_id", "m1")]), |id| {
             assert_eq!(id, "m1");
             Ok(Some(record))
-        });
-        assert_eq!(stored.unwrap().access_token, "installed");
+        })
+        .unwrap();
+        assert_eq!(stored.access_token, "installed");
+        assert_eq!(
+            (
+                stored.member_id.as_str(),
+                stored.refresh_token.as_str(),
+                stored.expires
+            ),
+            ("m1", "installed-refresh", 1_771_932_585),
+            "refreshable when the token expired"
+        );
         let unknown =
             credentials_from_args(&args(&[("member_id", "m2")]), |_| Ok(None)).unwrap_err();
         assert_eq!(unknown.kind, ErrorKind::Config);

@@ -82,6 +82,28 @@ pub fn private_message() -> Value {
     decode_nested(PRIVATE_MESSAGE_BODY.as_bytes())
 }
 
+/// A private message whose authorizations carry refresh tokens and expiry
+/// times (as ONIMBOTMESSAGEADD does when the application has them).
+pub fn refreshable_message() -> Value {
+    let params = vec![
+        ("event", "ONIMBOTMESSAGEADD"),
+        ("data[BOT][55][AUTH][refresh_token]", "bot-refresh-token"),
+        ("data[BOT][55][AUTH][expires]", "1771932585"),
+        ("data[BOT][55][AUTH][expires_in]", "3600"),
+        ("data[BOT][55][refresh_token]", "bot-refresh-token-flat"),
+        ("data[BOT][55][expires]", "1771932585"),
+        ("data[PARAMS][MESSAGE]", "Hello"),
+        ("data[PARAMS][DIALOG_ID]", "2"),
+        ("data[PARAMS][FROM_USER_ID]", "2"),
+        ("data[PARAMS][TO_USER_ID]", "55"),
+        ("data[PARAMS][MESSAGE_ID]", "84332"),
+        ("auth[refresh_token]", "user-refresh-token"),
+        ("auth[expires]", "1771932500"),
+        ("auth[expires_in]", "3600"),
+    ];
+    tree(&[params, bot_pairs(), user_pairs(), auth_pairs()])
+}
+
 /// A group-chat message mentioning the bot.
 pub fn group_message() -> Value {
     let params = vec![

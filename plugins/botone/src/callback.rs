@@ -13,7 +13,8 @@
 //!   "files": ["https://example.com/menu.pdf", {"url": "https://…/a.png", "name": "a.png"}],
 //!   "wait_for_answer": true,
 //!   "handoff": false,
-//!   "close": false
+//!   "close": false,
+//!   "id": "<optional: a unique id of this callback>"
 //! }
 //! ```
 //!
@@ -28,6 +29,8 @@ use switchboard_sdk::{Button, Control, OutboundFile, OutboundMessage, RequestErr
 /// A validated callback.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Callback {
+    /// The bot author's own id of this callback (`id`), when given.
+    pub id: Option<String>,
     /// The Bot.one dialog (UUID or numeric id), when given.
     pub dialog: Option<String>,
     /// Switchboard's conversation id, when given.
@@ -108,6 +111,7 @@ pub fn parse(method: &str, body: &[u8], expected_secret: &str) -> Result<Callbac
         Some(_) => return Err(bad("field `text` must be a string")),
     };
     let token = fields.non_empty_string("token")?;
+    let id = fields.id()?;
     let wait_for_answer = fields.bool("wait_for_answer")?;
     let close = fields.bool("close")?;
     let handoff = match object.get("handoff") {
@@ -131,7 +135,7 @@ pub fn parse(method: &str, body: &[u8], expected_secret: &str) -> Result<Callbac
     if text.trim().is_empty() && buttons.is_empty() && files.is_empty() && handoff.is_none() && !close {
         return Err(bad("field `text` is empty"));
     }
-    Ok(Callback { dialog, conversation, token, text, buttons, files, wait_for_answer, handoff, close })
+    Ok(Callback { id, dialog, conversation, token, text, buttons, files, wait_for_answer, handoff, close })
 }
 
 struct Fields<'a>(&'a Map<String, Value>);
@@ -147,6 +151,14 @@ impl Fields<'_> {
             Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
             Some(Value::Number(n)) if n.as_u64().is_some() => Ok(Some(n.to_string())),
             Some(_) => Err(bad("field `dialog` must be a non-empty string (the dialog UUID) or a number (the dialog id)")),
+        }
+    }
+
+    fn id(&self) -> Result<Option<String>, RequestError> {
+        match self.get("id") {
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::String(_)) | None => self.non_empty_string("id"),
+            Some(_) => Err(bad("field `id` must be a string or a number (a unique id of this callback)")),
         }
     }
 
@@ -228,6 +240,53 @@ impl Fields<'_> {
         }
         Ok(files)
     }
+}
+
+/// The id the host deduplicates an accepted callback on, so a callback Bot.one
+/// (or a proxy) sends twice reaches the user once.
+///
+/// The callback's own `id`, when the block sends one, scoped to the
+/// conversation: `{conversation}:id:{id}`.
+///
+/// Otherwise nothing in the body is unique: Bot.one's API documents no id
+/// for what an external block sends (the seed lists none), the block
+/// `token` names one block *execution* (it is the same for every message
+/// the block sends, and may repeat when a flow loops back to the same
+/// block), and the text may legitimately repeat ("What is your order
+/// number?" again after an invalid answer). So the id is derived from what
+/// only a repeated delivery of the same callback shares:
+///
+/// * the conversation (`conversation`, the resolved conversation id);
+/// * the turn: when the user last wrote (`turn`, Unix milliseconds stored by
+///   `call-provider`; `0` before the first message), so the same block
+///   asking again after the user's answer gets a new id;
+/// * a hash of the content (token, text, buttons, files and flags), so the
+///   several messages one block sends in a turn stay apart.
+///
+/// `{conversation}:{turn}:{hash}`. The price: a block that sends exactly
+/// the same message twice within one turn, with nothing in between from
+/// the user, is delivered once (send an `id` to avoid that).
+pub fn event_id(conversation: &str, turn: Option<&str>, callback: &Callback) -> String {
+    if let Some(id) = &callback.id {
+        return format!("{conversation}:id:{id}");
+    }
+    let content = serde_json::json!([
+        callback.token,
+        callback.text,
+        callback.buttons,
+        callback.files,
+        callback.wait_for_answer,
+        callback.handoff,
+        callback.close,
+    ]);
+    let turn = turn.map(str::trim).filter(|t| !t.is_empty()).unwrap_or("0");
+    format!("{conversation}:{turn}:{:016x}", fnv1a(content.to_string().as_bytes()))
+}
+
+/// 64-bit FNV-1a: a hash that stays the same across builds and platforms
+/// (ids must match across plugin restarts and upgrades).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// The `200` body answered to an accepted callback.
@@ -405,6 +464,41 @@ mod tests {
         assert!(secrets_match("abc", "abc"));
         assert!(!secrets_match("abc", "abd"));
         assert!(!secrets_match("abc", "abcd"));
+    }
+
+    #[test]
+    fn event_ids_tell_repeated_deliveries_from_new_messages() {
+        let callback = parse_json(valid()).unwrap();
+        let id = event_id("a1b2c3:55:17", Some("1771928985000"), &callback);
+        assert!(id.starts_with("a1b2c3:55:17:1771928985000:"), "{id}");
+        // The same callback delivered again (even formatted differently) has the same id.
+        let again = parse("POST", serde_json::to_vec_pretty(&valid()).unwrap().as_slice(), SECRET).unwrap();
+        assert_eq!(event_id("a1b2c3:55:17", Some("1771928985000"), &again), id);
+        // The same block asking again after the user answered: a new turn, a new id.
+        assert_ne!(event_id("a1b2c3:55:17", Some("1771928999000"), &callback), id);
+        // Another message of the same block in the same turn: other content, another id.
+        let second = parse_json(with(valid(), "text", json!("And your name?"))).unwrap();
+        assert_ne!(event_id("a1b2c3:55:17", Some("1771928985000"), &second), id);
+        let flags = parse_json(with(without(valid(), "wait_for_answer"), "close", json!(true))).unwrap();
+        assert_ne!(event_id("a1b2c3:55:17", Some("1771928985000"), &flags), id);
+        // Another conversation.
+        assert_ne!(event_id("a1b2c3:55:18", Some("1771928985000"), &callback), id);
+        // Before the first user message was recorded.
+        assert!(event_id("a1b2c3:55:17", None, &callback).starts_with("a1b2c3:55:17:0:"));
+        // The hash is stable across builds: a fixed value.
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn an_explicit_id_wins() {
+        let callback = parse_json(with(valid(), "id", json!("order-step-1"))).unwrap();
+        assert_eq!(callback.id.as_deref(), Some("order-step-1"));
+        assert_eq!(event_id("c", Some("1"), &callback), "c:id:order-step-1");
+        assert_eq!(event_id("c", Some("2"), &callback), "c:id:order-step-1", "the turn does not matter");
+        assert_eq!(parse_json(with(valid(), "id", json!(42))).unwrap().id.as_deref(), Some("42"));
+        assert_eq!(parse_json(with(valid(), "id", json!("  "))).unwrap().id, None);
+        assert!(bad_request(parse_json(with(valid(), "id", json!(["x"])))).contains("field `id`"));
     }
 
     #[test]

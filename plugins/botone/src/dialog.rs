@@ -8,6 +8,7 @@
 //! | `conversation-of:{numeric dialog id}` | the same, so callbacks may name the dialog by number |
 //! | `conversation:{conversation id}` | [`StoredConversation`], written *before* the dialog is created, so a callback naming the conversation works even while Bot.one is still answering the create call |
 //! | `pending:{conversation id}` | the token of the block waiting for the user's answer |
+//! | `turn:{conversation id}` | when the latest user message arrived (Unix milliseconds): part of the callbacks' deduplication ids (see [`crate::callback::event_id`]) |
 //!
 //! Every key is refreshed (connector default TTL, 1 day) by each user message.
 
@@ -36,6 +37,11 @@ pub fn conversation_key(conversation_id: &str) -> String {
 /// `pending:{conversation id}`.
 pub fn pending_key(conversation_id: &str) -> String {
     format!("pending:{conversation_id}")
+}
+
+/// `turn:{conversation id}`.
+pub fn turn_key(conversation_id: &str) -> String {
+    format!("turn:{conversation_id}")
 }
 
 /// A conversation-ref as stored (the SDK type has no serde support).
@@ -231,6 +237,7 @@ mod tests {
         assert_eq!(reverse_key("4c9b"), "conversation-of:4c9b");
         assert_eq!(pending_key("a1b2c3:55:17"), "pending:a1b2c3:55:17");
         assert_eq!(conversation_key("a1b2c3:55:17"), "conversation:a1b2c3:55:17");
+        assert_eq!(turn_key("a1b2c3:55:17"), "turn:a1b2c3:55:17");
         let record = DialogRecord {
             uuid: "u-1".into(),
             number: Some(371),
@@ -294,6 +301,7 @@ mod tests {
     #[test]
     fn answer_data_has_text_user_and_files() {
         let message = InboundMessage {
+            id: "m:55:900".into(),
             conversation: ConversationRef { id: "c".into(), reply_context: String::new() },
             sender: Sender { id: "17".into(), display_name: Some("John Doe".into()), is_bot: false },
             text: "My order is 42".into(),

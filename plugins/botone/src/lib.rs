@@ -116,7 +116,8 @@ impl Provider for BotOne {
             Ok(result) => result,
             Err(error) => {
                 log::error(format!("Bot.one callback failed: {}", error.message));
-                Ok(CallbackResult { replies: Vec::new(), response: Some(unavailable(&error.message)) })
+                // No event id: Bot.one's retry must not count as a duplicate.
+                Ok(CallbackResult { event_id: None, replies: Vec::new(), response: Some(unavailable(&error.message)) })
             }
         }
     }
@@ -155,6 +156,11 @@ impl Provider for BotOne {
     }
 }
 
+/// Milliseconds since the Unix epoch (`wasi:clocks`).
+fn unix_millis() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0)
+}
+
 fn event_name(event: &ConversationEvent) -> &'static str {
     match event {
         ConversationEvent::HandoffStarted(_) => "handoff started",
@@ -184,6 +190,9 @@ fn unavailable(message: &str) -> HttpResponse {
 
 fn answer_message(settings: &Settings, message: &InboundMessage) -> Result<Vec<OutboundMessage>, PluginError> {
     let id = message.conversation.id.as_str();
+    // A new turn: callbacks from now on get new deduplication ids (see
+    // `callback::event_id`), so the bot may repeat itself after an answer.
+    state::set_string(&dialog::turn_key(id), &unix_millis().to_string(), state::DEFAULT_TTL)?;
     let mut record = load_dialog(id)?;
     if let Some(record) = record.as_mut() {
         // Keep the freshest reply-context (platform tokens expire) and renew the TTLs.
@@ -359,9 +368,12 @@ fn accept_callback(callback: &callback::Callback) -> Result<Result<CallbackResul
         }
         log::info(format!("Bot.one closed the dialog of {}; the next message starts a new one", conversation.id));
     }
+    let turn = state::get_string(&dialog::turn_key(&conversation.id))?;
+    let event_id = callback::event_id(&conversation.id, turn.as_deref(), callback);
     let message = callback.message();
     let reply = AddressedReply { conversation: conversation.to_ref(), in_reply_to: None, messages: vec![message] };
     Ok(Ok(CallbackResult {
+        event_id: Some(event_id),
         replies: vec![reply],
         response: Some(HttpResponse {
             status: 200,

@@ -495,6 +495,7 @@ mod tests {
     #[test]
     fn relayed_text_lists_downloadable_files() {
         let mut message = InboundMessage {
+            id: "m:55:900".into(),
             conversation: ConversationRef { id: "m:55:17".into(), reply_context: "{}".into() },
             sender: sender("17", None),
             text: "File sent: report.pdf".into(),

@@ -332,7 +332,9 @@ impl Handoff for LiveChat {
             Err(error) => return Ok(retry_later(&error)),
         };
         match on_event(event, &chat_id, link) {
-            Ok(result) => Ok(result),
+            // Only a processed webhook carries its id: the host must not take
+            // LiveChat's retry of a `503` for a duplicate.
+            Ok(result) => Ok(CallbackResult { event_id: webhook.event_id(), ..result }),
             Err(error) => Ok(retry_later(&error)),
         }
     }
@@ -401,19 +403,21 @@ fn on_event(event: Event, chat_id: &str, mut link: ChatLink) -> Result<CallbackR
 fn reply(link: &ChatLink, message: OutboundMessage) -> CallbackResult {
     let conversation = ConversationRef { id: link.conversation_id.clone(), reply_context: link.reply_context.clone() };
     CallbackResult {
+        event_id: None,
         replies: vec![AddressedReply { conversation, in_reply_to: None, messages: vec![message] }],
         response: None,
     }
 }
 
 fn ok() -> CallbackResult {
-    CallbackResult { replies: Vec::new(), response: None }
+    CallbackResult { event_id: None, replies: Vec::new(), response: None }
 }
 
 /// The state store failed: answer 503 so LiveChat delivers the webhook again.
 fn retry_later(error: &PluginError) -> CallbackResult {
     log::warn(format!("LiveChat webhook not processed, LiveChat will retry it: {}", error.message));
     CallbackResult {
+        event_id: None,
         replies: Vec::new(),
         response: Some(HttpResponse {
             status: 503,

@@ -25,6 +25,36 @@ pub struct Webhook {
     pub payload: Value,
 }
 
+impl Webhook {
+    /// The id the host deduplicates this webhook's replies on, so a webhook
+    /// LiveChat delivers again (it retries up to 10 times in 6 hours when an
+    /// answer is slow or not `200`) reaches the user once. `webhook_id` is
+    /// the id of the webhook *registration*, the same for every delivery, so
+    /// it cannot serve:
+    ///
+    /// * `incoming_event`: the event's own id (`payload.event.id`, e.g.
+    ///   `PGDGHT5G_3`), unique per event;
+    /// * `chat_deactivated`: a thread is closed once, so
+    ///   `chat_deactivated:{chat_id}:{thread_id}`;
+    /// * anything else (`chat_transferred` carries no id, and a chat may be
+    ///   transferred to the same place twice in one thread): `None`, no
+    ///   deduplication.
+    pub fn event_id(&self) -> Option<String> {
+        fn text(value: Option<&Value>) -> Option<&str> {
+            value.and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty())
+        }
+        match self.action.as_str() {
+            "incoming_event" => text(self.payload.get("event").and_then(|event| event.get("id"))).map(str::to_string),
+            "chat_deactivated" => {
+                let chat = text(self.payload.get("chat_id"))?;
+                let thread = text(self.payload.get("thread_id"))?;
+                Some(format!("chat_deactivated:{chat}:{thread}"))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// What a verified webhook asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -229,6 +259,30 @@ mod tests {
                 reason: Some("manual".into())
             }
         );
+    }
+
+    #[test]
+    fn event_ids_for_deduplication() {
+        let id = |action: &str, payload: Value| parse(&body(action, payload)).unwrap().event_id();
+        assert_eq!(
+            id("incoming_event", json!({"chat_id":"C1","thread_id":"T1","event":{"id":"T1_3","type":"message","text":"hi"}})).as_deref(),
+            Some("T1_3")
+        );
+        assert_eq!(id("incoming_event", json!({"chat_id":"C1","event":{"type":"message","text":"hi"}})), None);
+        assert_eq!(
+            id("chat_deactivated", json!({"chat_id":"C1","thread_id":"T1","user_id":"agent@example.com"})).as_deref(),
+            Some("chat_deactivated:C1:T1")
+        );
+        assert_eq!(id("chat_deactivated", json!({"chat_id":"C1"})), None, "no thread: nothing stable");
+        assert_eq!(
+            id("chat_transferred", json!({"chat_id":"C1","thread_id":"T1","transferred_to":{"group_ids":[19]}})),
+            None
+        );
+        // The registration's webhook_id is the same for every delivery: never the event id.
+        let first = parse(&body("incoming_event", json!({"chat_id":"C1","event":{"id":"T1_3"}}))).unwrap();
+        let second = parse(&body("incoming_event", json!({"chat_id":"C1","event":{"id":"T1_4"}}))).unwrap();
+        assert_eq!(first.webhook_id, second.webhook_id);
+        assert_ne!(first.event_id(), second.event_id());
     }
 
     #[test]

@@ -121,7 +121,7 @@ impl Provider for Messenger {
                 event.message_type,
                 event.message_id.as_deref().unwrap_or("?")
             ));
-            return Ok(ok(Vec::new()));
+            return Ok(ok(event.event_id(), Vec::new()));
         }
         let Some(chat_id) = event.chat_id.clone() else {
             return Err(RequestError::BadRequest("`external_chat_id` is missing: cannot tell which conversation this reply belongs to".into()));
@@ -157,7 +157,7 @@ impl Provider for Messenger {
         {
             log::warn(format!("could not save the operator flag of chat {chat_id}: {}", e.message));
         }
-        Ok(ok(plan.replies))
+        Ok(ok(event.event_id(), plan.replies))
     }
 
     fn on_event(conversation: ConversationRef, event: ConversationEvent) -> Result<(), PluginError> {
@@ -168,14 +168,18 @@ impl Provider for Messenger {
     }
 }
 
-/// `200 {"ok":true}` with the replies.
-fn ok(replies: Vec<AddressedReply>) -> CallbackResult {
-    CallbackResult { replies, response: Some(json_response(200, br#"{"ok":true}"#)) }
+/// `200 {"ok":true}` with the replies. `event_id` (the webhook's
+/// `message_id`) lets the host deliver a webhook the service sends twice
+/// only once.
+fn ok(event_id: Option<String>, replies: Vec<AddressedReply>) -> CallbackResult {
+    CallbackResult { event_id, replies, response: Some(json_response(200, br#"{"ok":true}"#)) }
 }
 
-/// `503`: the state store failed; the service may retry.
+/// `503`: the state store failed; the service may retry. No event id: the
+/// retry must not be taken for a duplicate of this unprocessed attempt.
 fn unavailable() -> CallbackResult {
     CallbackResult {
+        event_id: None,
         replies: Vec::new(),
         response: Some(json_response(503, br#"{"ok":false,"error":"state store unavailable, retry later"}"#)),
     }
@@ -199,6 +203,7 @@ mod tests {
 
     fn message(text: &str, command: Option<(&str, &str)>) -> InboundMessage {
         InboundMessage {
+            id: "m:55:900".into(),
             conversation: ConversationRef { id: "m:55:17".into(), reply_context: "{}".into() },
             sender: Sender { id: "17".into(), display_name: None, is_bot: false },
             text: text.into(),

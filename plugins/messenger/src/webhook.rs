@@ -207,7 +207,8 @@ pub struct Event {
     pub operator: Option<bool>,
     /// `panel_url`: the staff link to the dialog.
     pub panel_url: Option<String>,
-    /// `message_id`, for logs.
+    /// `message_id`: the service's unique id of the message the webhook
+    /// reports (for logs and deduplication).
     pub message_id: Option<String>,
 }
 
@@ -234,6 +235,14 @@ impl Event {
             panel_url: field(fields, "panel_url"),
             message_id: field(fields, "message_id"),
         }
+    }
+
+    /// The id the host deduplicates this webhook on: its `message_id`, which
+    /// the service documents as the unique id of the message. A webhook
+    /// delivered twice (the service retrying) then reaches the user once.
+    /// `None` without a `message_id`: no deduplication.
+    pub fn event_id(&self) -> Option<String> {
+        self.message_id.clone()
     }
 
     /// Text to show the user: bot or operator messages with a non-blank text.
@@ -441,6 +450,7 @@ mod tests {
     fn bot_message_becomes_one_reply() {
         let event = Event::parse(&webhook("bot", "Hello! How can I help?", "no", "no"));
         assert_eq!(event.chat_id.as_deref(), Some("sb-0123"));
+        assert_eq!(event.event_id().as_deref(), Some("1721129985149x400"), "the webhook's message_id");
         assert!(event.needs_routing());
         let plan = plan(&event, &stored(), true);
         assert!(!plan.clear);
@@ -564,6 +574,21 @@ mod tests {
         assert!(event.close);
         assert_eq!(event.operator, Some(false));
         assert_eq!(event.reply_text(), Some("Bye"));
+    }
+
+    #[test]
+    fn event_id_is_the_message_id() {
+        let mut f = webhook("operator", "Hi", "no", "no");
+        f.insert("message_id".into(), json!(" 1721129985149x401 "));
+        assert_eq!(Event::parse(&f).event_id().as_deref(), Some("1721129985149x401"));
+        f.insert("message_id".into(), json!(98765));
+        assert_eq!(Event::parse(&f).event_id().as_deref(), Some("98765"), "numbers are accepted");
+        for missing in [json!(""), Value::Null] {
+            f.insert("message_id".into(), missing);
+            assert_eq!(Event::parse(&f).event_id(), None, "no message_id: no deduplication");
+        }
+        f.remove("message_id");
+        assert_eq!(Event::parse(&f).event_id(), None);
     }
 
     #[test]

@@ -219,6 +219,7 @@ mod tests {
 
     fn inbound(text: &str) -> InboundMessage {
         InboundMessage {
+            id: "m:55:900".into(),
             conversation: ConversationRef { id: "m:55:17".into(), reply_context: String::new() },
             sender: Sender { id: "17".into(), display_name: None, is_bot: false },
             text: text.into(),
