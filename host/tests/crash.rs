@@ -108,6 +108,7 @@ struct Burst {
     dify: FakeDify,
     /// Webhook bodies in posting order, with the reply each must get.
     webhooks: Vec<(String, String)>,
+    conversations: usize,
 }
 
 impl Burst {
@@ -124,7 +125,7 @@ impl Burst {
                 webhooks.push((bitrix_events::message_add(&p), format!("Dify says: {text}")));
             }
         }
-        Burst { bitrix, dify, webhooks }
+        Burst { bitrix, dify, webhooks, conversations: conversations as usize }
     }
 
     fn config(&self, store: &str) -> HostConfig {
@@ -133,10 +134,19 @@ impl Burst {
         config.connector("support", &bitrix_channel(&self.bitrix), &dify_provider(&self.dify, "chatflow"))
     }
 
-    /// Post every webhook (32 at a time) to `hosts` round-robin; every one must get 200.
+    /// Post every webhook (32 at a time) to `hosts` round-robin; every one
+    /// must get 200. Like a platform, a conversation's next message is sent
+    /// only after its previous one was acknowledged (one wave per message).
     async fn post_all(&self, hosts: &[&Host]) {
+        for (wave, webhooks) in self.webhooks.chunks(self.conversations).enumerate() {
+            self.post_wave(hosts, wave * self.conversations, webhooks).await;
+        }
+    }
+
+    async fn post_wave(&self, hosts: &[&Host], offset: usize, webhooks: &[(String, String)]) {
         let client = reqwest::Client::new();
-        let posts = self.webhooks.iter().enumerate().map(|(i, (body, _))| {
+        let posts = webhooks.iter().enumerate().map(|(i, (body, _))| {
+            let i = offset + i;
             let url = format!("{}/hooks/support", hosts[i % hosts.len()].url);
             let client = client.clone();
             let body = body.clone();
