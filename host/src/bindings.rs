@@ -40,12 +40,11 @@ mod generated {
     }
 }
 
-pub(crate) use generated::channel::switchboard::plugin::host;
 pub(crate) use generated::channel::ChannelPluginPre;
+pub(crate) use generated::channel::switchboard::plugin::host;
 pub(crate) use generated::channel::switchboard::plugin::types::{
-    AddressedReply, Author, CallbackResult, Control, ConversationEvent, ConversationRef, ErrorKind,
-    HttpRequest, HttpResponse, InboundMessage, OutboundMessage, PluginError, RequestError, Sender,
-    TranscriptEntry, Translated,
+    AddressedReply, Author, CallbackResult, Control, ConversationEvent, ConversationRef, ErrorKind, HttpRequest, HttpResponse, InboundMessage, OutboundMessage,
+    PluginError, RequestError, Sender, TranscriptEntry, Translated,
 };
 pub(crate) use generated::handoff::HandoffPluginPre;
 pub(crate) use generated::provider::ProviderPluginPre;

@@ -187,10 +187,7 @@ pub struct PluginSection {
 impl fmt::Debug for PluginSection {
     /// Settings may hold secrets: only their names are printed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PluginSection")
-            .field("plugin", &self.plugin)
-            .field("settings", &self.settings.keys().collect::<Vec<_>>())
-            .finish()
+        f.debug_struct("PluginSection").field("plugin", &self.plugin).field("settings", &self.settings.keys().collect::<Vec<_>>()).finish()
     }
 }
 
@@ -203,10 +200,7 @@ impl TryFrom<toml::Table> for PluginSection {
             Some(_) => bail!("`plugin` must be a string"),
             None => bail!("missing `plugin` (the plugin's name, e.g. \"dify\")"),
         };
-        let settings = table
-            .into_iter()
-            .map(|(key, value)| Ok((key.clone(), setting_string(&key, value)?)))
-            .collect::<anyhow::Result<_>>()?;
+        let settings = table.into_iter().map(|(key, value)| Ok((key.clone(), setting_string(&key, value)?))).collect::<anyhow::Result<_>>()?;
         Ok(Self { plugin, settings })
     }
 }
@@ -385,8 +379,10 @@ mod tests {
     #[test]
     fn rejects_duplicate_ids_missing_env_and_bad_slugs() {
         let twice = "[[connector]]\nid='a'\nchannel={plugin='x'}\nprovider={plugin='y'}\n";
-        assert!(Config::from_toml_str(&twice.repeat(2)).unwrap_err().to_string().contains("used twice")
-            || format!("{:#}", Config::from_toml_str(&twice.repeat(2)).unwrap_err()).contains("used twice"));
+        assert!(
+            Config::from_toml_str(&twice.repeat(2)).unwrap_err().to_string().contains("used twice")
+                || format!("{:#}", Config::from_toml_str(&twice.repeat(2)).unwrap_err()).contains("used twice")
+        );
         let missing = "[[connector]]\nid='a'\nchannel={plugin='x', k='${SB_SURELY_UNSET_VAR}'}\nprovider={plugin='y'}\n";
         assert!(format!("{:#}", Config::from_toml_str(missing).unwrap_err()).contains("SB_SURELY_UNSET_VAR"));
         let bad = "[[connector]]\nid='A B'\nchannel={plugin='x'}\nprovider={plugin='y'}\n";

@@ -3,8 +3,8 @@
 use crate::app::App;
 use crate::config::Config;
 use anyhow::Context;
-use std::sync::Arc;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -21,15 +21,11 @@ impl Server {
     pub async fn start(config: Config) -> anyhow::Result<Self> {
         let app = App::start(&config).await?;
         app.run(&config);
-        let listener = tokio::net::TcpListener::bind(&config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let listener = tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let router = crate::http::router(Arc::clone(&app));
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router).with_graceful_shutdown(async { drop(stopped.await) }).await
-        });
+        let task = tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(async { drop(stopped.await) }).await });
         tracing::info!(%local_addr, store = %crate::store::describe(&config.store), connectors = config.connectors.len(), "switchboard listening");
         Ok(Self { app, local_addr, stop, task })
     }

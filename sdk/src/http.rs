@@ -8,9 +8,7 @@ use crate::PluginError;
 use serde::{Serialize, de::DeserializeOwned};
 use std::time::Duration;
 use wasip2::http::outgoing_handler;
-use wasip2::http::types::{
-    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
-};
+use wasip2::http::types::{ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme};
 use wasip2::io::streams::StreamError;
 
 /// An outgoing request. Build one with [`Request::get`] / [`Request::post`].
@@ -120,8 +118,7 @@ impl Request {
         let url = url::Url::parse(&self.url).map_err(|e| HttpError::InvalidUrl(format!("{}: {e}", self.url)))?;
         let request = self.outgoing_request(&url)?;
         let body = request.body().map_err(|()| HttpError::Transport("request body unavailable".into()))?;
-        let future = outgoing_handler::handle(request, Some(self.options()))
-            .map_err(|code| classify(&url, code))?;
+        let future = outgoing_handler::handle(request, Some(self.options())).map_err(|code| classify(&url, code))?;
         write_body(body, &self.body)?;
         future.subscribe().block();
         let response = future
@@ -130,12 +127,7 @@ impl Request {
             .map_err(|()| HttpError::Transport("response already taken".into()))?
             .map_err(|code| classify(&url, code))?;
         let status = response.status();
-        let headers = response
-            .headers()
-            .entries()
-            .into_iter()
-            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
-            .collect();
+        let headers = response.headers().entries().into_iter().map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned())).collect();
         let incoming = response.consume().map_err(|()| HttpError::Transport("response body unavailable".into()))?;
         let body = read_body(incoming)?;
         Ok(Response { status, headers, body })
@@ -156,8 +148,7 @@ impl Request {
             Some(query) => format!("{}?{query}", url.path()),
             None => url.path().to_string(),
         };
-        let mut entries: Vec<(String, Vec<u8>)> =
-            self.headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect();
+        let mut entries: Vec<(String, Vec<u8>)> = self.headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())).collect();
         // A known length instead of chunked encoding: some servers and
         // proxies reject chunked request bodies.
         if !self.body.is_empty() && !self.headers.iter().any(|(k, _)| k == "content-length") {
@@ -197,9 +188,8 @@ impl Response {
 
     /// The body parsed as JSON.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
-        serde_json::from_slice(&self.body).map_err(|e| {
-            PluginError::permanent(format!("HTTP {}: response is not the expected JSON ({e}): {}", self.status, snippet(&self.text())))
-        })
+        serde_json::from_slice(&self.body)
+            .map_err(|e| PluginError::permanent(format!("HTTP {}: response is not the expected JSON ({e}): {}", self.status, snippet(&self.text()))))
     }
 
     /// A header value by (case-insensitive) name.
@@ -258,9 +248,7 @@ fn write_body(body: OutgoingBody, bytes: &[u8]) -> Result<(), HttpError> {
     {
         let stream = body.write().map_err(|()| HttpError::Transport("request stream unavailable".into()))?;
         for chunk in bytes.chunks(4096) {
-            stream
-                .blocking_write_and_flush(chunk)
-                .map_err(|e| HttpError::Transport(format!("writing request body: {e:?}")))?;
+            stream.blocking_write_and_flush(chunk).map_err(|e| HttpError::Transport(format!("writing request body: {e:?}")))?;
         }
     }
     OutgoingBody::finish(body, None).map_err(|e| HttpError::Transport(format!("finishing request: {e:?}")))
@@ -290,8 +278,7 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        for (input, expected) in
-            [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")]
+        for (input, expected) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foob", "Zm9vYg=="), ("fooba", "Zm9vYmE="), ("foobar", "Zm9vYmFy")]
         {
             assert_eq!(base64(input.as_bytes()), expected, "base64({input:?})");
         }

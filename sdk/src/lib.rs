@@ -40,9 +40,8 @@ use bindings::channel::exports::switchboard::plugin::channel as channel_exports;
 use bindings::provider::exports::switchboard::plugin::provider as provider_exports;
 
 pub use bindings::channel::switchboard::plugin::types::{
-    AddressedReply, Attachment, Author, Button, CallbackResult, Command, Control, ConversationEvent,
-    ConversationRef, ErrorKind, HttpRequest, HttpResponse, InboundMessage, OutboundFile,
-    OutboundMessage, PluginError, RequestError, Sender, TranscriptEntry, Translated,
+    AddressedReply, Attachment, Author, Button, CallbackResult, Command, Control, ConversationEvent, ConversationRef, ErrorKind, HttpRequest, HttpResponse,
+    InboundMessage, OutboundFile, OutboundMessage, PluginError, RequestError, Sender, TranscriptEntry, Translated,
 };
 
 /// Ordered string pairs, as used for variables, headers and action arguments.
@@ -51,10 +50,9 @@ pub type Pairs = Vec<(String, String)>;
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
     pub use crate::{
-        AddressedReply, Attachment, Author, Button, CallbackResult, Channel, Command, Control,
-        ConversationEvent, ConversationRef, ErrorKind, Handoff, HttpRequest, HttpResponse,
-        InboundMessage, OutboundFile, OutboundMessage, Pairs, PluginError, Provider, RequestError,
-        Sender, TranscriptEntry, Translated, config, form, http, log, sse, state,
+        AddressedReply, Attachment, Author, Button, CallbackResult, Channel, Command, Control, ConversationEvent, ConversationRef, ErrorKind, Handoff,
+        HttpRequest, HttpResponse, InboundMessage, OutboundFile, OutboundMessage, Pairs, PluginError, Provider, RequestError, Sender, TranscriptEntry,
+        Translated, config, form, http, log, sse, state,
     };
 }
 
@@ -109,12 +107,7 @@ pub trait Provider {
 pub trait Handoff {
     /// Open an operator chat for `conversation` with the reason and the
     /// recent transcript.
-    fn start_handoff(
-        conversation: ConversationRef,
-        customer: Sender,
-        reason: String,
-        transcript: Vec<TranscriptEntry>,
-    ) -> Result<(), PluginError>;
+    fn start_handoff(conversation: ConversationRef, customer: Sender, reason: String, transcript: Vec<TranscriptEntry>) -> Result<(), PluginError>;
 
     /// Pass one user message to the operator chat.
     fn relay_message(message: InboundMessage) -> Result<(), PluginError>;
@@ -138,20 +131,13 @@ macro_rules! export_channel {
         const _: () = {
             struct SwitchboardChannelExport;
             impl $crate::__private::ChannelGuest for SwitchboardChannelExport {
-                fn translate_in(
-                    request: $crate::HttpRequest,
-                ) -> ::core::result::Result<$crate::Translated, $crate::RequestError> {
+                fn translate_in(request: $crate::HttpRequest) -> ::core::result::Result<$crate::Translated, $crate::RequestError> {
                     <$plugin as $crate::Channel>::translate_in(request)
                 }
-                fn translate_out(
-                    reply: $crate::AddressedReply,
-                ) -> ::core::result::Result<(), $crate::PluginError> {
+                fn translate_out(reply: $crate::AddressedReply) -> ::core::result::Result<(), $crate::PluginError> {
                     <$plugin as $crate::Channel>::translate_out(reply)
                 }
-                fn run_action(
-                    name: ::std::string::String,
-                    args: $crate::Pairs,
-                ) -> ::core::result::Result<::std::string::String, $crate::PluginError> {
+                fn run_action(name: ::std::string::String, args: $crate::Pairs) -> ::core::result::Result<::std::string::String, $crate::PluginError> {
                     <$plugin as $crate::Channel>::run_action(name, args)
                 }
             }
@@ -179,21 +165,13 @@ macro_rules! export_provider {
         const _: () = {
             struct SwitchboardProviderExport;
             impl $crate::__private::ProviderGuest for SwitchboardProviderExport {
-                fn call_provider(
-                    message: $crate::InboundMessage,
-                ) -> ::core::result::Result<::std::vec::Vec<$crate::OutboundMessage>, $crate::PluginError>
-                {
+                fn call_provider(message: $crate::InboundMessage) -> ::core::result::Result<::std::vec::Vec<$crate::OutboundMessage>, $crate::PluginError> {
                     <$plugin as $crate::Provider>::call_provider(message)
                 }
-                fn handle_callback(
-                    request: $crate::HttpRequest,
-                ) -> ::core::result::Result<$crate::CallbackResult, $crate::RequestError> {
+                fn handle_callback(request: $crate::HttpRequest) -> ::core::result::Result<$crate::CallbackResult, $crate::RequestError> {
                     <$plugin as $crate::Provider>::handle_callback(request)
                 }
-                fn on_event(
-                    conversation: $crate::ConversationRef,
-                    event: $crate::ConversationEvent,
-                ) -> ::core::result::Result<(), $crate::PluginError> {
+                fn on_event(conversation: $crate::ConversationRef, event: $crate::ConversationEvent) -> ::core::result::Result<(), $crate::PluginError> {
                     <$plugin as $crate::Provider>::on_event(conversation, event)
                 }
             }
@@ -230,14 +208,10 @@ macro_rules! export_handoff {
                 fn relay_message(message: $crate::InboundMessage) -> ::core::result::Result<(), $crate::PluginError> {
                     <$plugin as $crate::Handoff>::relay_message(message)
                 }
-                fn handle_callback(
-                    request: $crate::HttpRequest,
-                ) -> ::core::result::Result<$crate::CallbackResult, $crate::RequestError> {
+                fn handle_callback(request: $crate::HttpRequest) -> ::core::result::Result<$crate::CallbackResult, $crate::RequestError> {
                     <$plugin as $crate::Handoff>::handle_callback(request)
                 }
-                fn end_handoff(
-                    conversation: $crate::ConversationRef,
-                ) -> ::core::result::Result<(), $crate::PluginError> {
+                fn end_handoff(conversation: $crate::ConversationRef) -> ::core::result::Result<(), $crate::PluginError> {
                     <$plugin as $crate::Handoff>::end_handoff(conversation)
                 }
             }
@@ -259,7 +233,7 @@ macro_rules! export_handoff {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings;
+    pub use crate::bindings::handoff::exports::switchboard::plugin::handoff::Guest as HandoffGuest;
     pub use crate::channel_exports::Guest as ChannelGuest;
     pub use crate::provider_exports::Guest as ProviderGuest;
-    pub use crate::bindings::handoff::exports::switchboard::plugin::handoff::Guest as HandoffGuest;
 }

@@ -21,8 +21,7 @@ struct Env {
 async fn env(mode: &str) -> Env {
     let bitrix = FakeBitrix::start().await;
     let dify = FakeDify::start().await;
-    let host =
-        HostConfig::default().connector(CONNECTOR, &bitrix_channel(&bitrix), &dify_provider(&dify, mode)).start().await;
+    let host = HostConfig::default().connector(CONNECTOR, &bitrix_channel(&bitrix), &dify_provider(&dify, mode)).start().await;
     Env { bitrix, dify, host }
 }
 
@@ -63,11 +62,7 @@ fn assert_inputs(request: &DifyRequest, expected: &[(&str, &str)]) {
 /// The reply must be authenticated with one of the event's tokens (bot token preferred by Bitrix24).
 fn assert_authenticated(call: &Call, p: &EventParams) {
     let auth = call.auth().unwrap_or_else(|| panic!("{} was called without `auth`: {}", call.method, call.body));
-    assert!(
-        auth == p.bot_access_token || auth == p.access_token,
-        "{} used auth {auth:?}, not a token from the event",
-        call.method
-    );
+    assert!(auth == p.bot_access_token || auth == p.access_token, "{} used auth {auth:?}, not a token from the event", call.method);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,14 +168,7 @@ async fn command_is_answered_with_imbot_command_answer() {
     assert!(!query.is_empty(), "a command must not be sent as an empty query");
     assert_inputs(
         &requests[0],
-        &[
-            ("event", "ONIMCOMMANDADD"),
-            ("COMMAND_ID", "12"),
-            ("COMMAND", "help"),
-            ("COMMAND_PARAMS", "topic"),
-            ("BOT_ID", "55"),
-            ("DIALOG_ID", "17"),
-        ],
+        &[("event", "ONIMCOMMANDADD"), ("COMMAND_ID", "12"), ("COMMAND", "help"), ("COMMAND_PARAMS", "topic"), ("BOT_ID", "55"), ("DIALOG_ID", "17")],
     );
 
     let answer = &sent[0];
@@ -190,10 +178,7 @@ async fn command_is_answered_with_imbot_command_answer() {
     assert_authenticated(answer, &p);
 
     env.assert_exactly("imbot.command.answer", 1).await;
-    assert!(
-        env.bitrix.calls_to("imbot.message.add").is_empty(),
-        "a command is answered with imbot.command.answer only"
-    );
+    assert!(env.bitrix.calls_to("imbot.message.add").is_empty(), "a command is answered with imbot.command.answer only");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -216,15 +201,9 @@ async fn file_without_text_is_described_to_dify() {
 async fn second_message_continues_the_dify_conversation() {
     let env = env("chatflow").await;
     let p = env.private();
-    deliver(
-        &env.host,
-        CONNECTOR,
-        bitrix_events::message_add(&p.clone().with_message("First question").with_message_id(2001)),
-    )
-    .await;
+    deliver(&env.host, CONNECTOR, bitrix_events::message_add(&p.clone().with_message("First question").with_message_id(2001))).await;
     env.bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
-    deliver(&env.host, CONNECTOR, bitrix_events::message_add(&p.with_message("Second question").with_message_id(2002)))
-        .await;
+    deliver(&env.host, CONNECTOR, bitrix_events::message_add(&p.with_message("Second question").with_message_id(2002))).await;
     let sent = env.bitrix.wait_for_method("imbot.message.add", 2, WAIT).await;
 
     assert_eq!(sent[0].require("MESSAGE"), "Dify says: First question");
@@ -242,41 +221,22 @@ async fn second_message_continues_the_dify_conversation() {
 async fn forgotten_conversation_is_restarted_and_the_user_still_gets_an_answer() {
     let env = env("chatflow").await;
     let p = env.private();
-    deliver(
-        &env.host,
-        CONNECTOR,
-        bitrix_events::message_add(&p.clone().with_message("First question").with_message_id(2101)),
-    )
-    .await;
+    deliver(&env.host, CONNECTOR, bitrix_events::message_add(&p.clone().with_message("First question").with_message_id(2101))).await;
     env.bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
 
     env.dify.forget_conversations();
-    deliver(
-        &env.host,
-        CONNECTOR,
-        bitrix_events::message_add(&p.clone().with_message("Second question").with_message_id(2102)),
-    )
-    .await;
+    deliver(&env.host, CONNECTOR, bitrix_events::message_add(&p.clone().with_message("Second question").with_message_id(2102))).await;
     let sent = env.bitrix.wait_for_method("imbot.message.add", 2, WAIT).await;
-    assert_eq!(
-        sent[1].require("MESSAGE"),
-        "Dify says: Second question",
-        "the 404 must be recovered, not turned into the fallback"
-    );
+    assert_eq!(sent[1].require("MESSAGE"), "Dify says: Second question", "the 404 must be recovered, not turned into the fallback");
 
     let issued = env.dify.issued_conversations();
     assert_eq!(issued.len(), 2, "a new conversation must be started after the 404: {issued:?}");
     let requests = env.dify_calls();
     let trail: Vec<(&str, u16)> = requests.iter().map(|r| (r.conversation_id(), r.status)).collect();
-    assert_eq!(
-        trail,
-        vec![("", 200), (issued[0].as_str(), 404), ("", 200)],
-        "expected: new conversation, stale id → 404, retry with a new conversation"
-    );
+    assert_eq!(trail, vec![("", 200), (issued[0].as_str(), 404), ("", 200)], "expected: new conversation, stale id → 404, retry with a new conversation");
 
     // The new conversation is the one remembered from now on.
-    deliver(&env.host, CONNECTOR, bitrix_events::message_add(&p.with_message("Third question").with_message_id(2103)))
-        .await;
+    deliver(&env.host, CONNECTOR, bitrix_events::message_add(&p.with_message("Third question").with_message_id(2103))).await;
     let sent = env.bitrix.wait_for_method("imbot.message.add", 3, WAIT).await;
     assert_eq!(sent[2].require("MESSAGE"), "Dify says: Third question");
     let requests = env.dify_calls();

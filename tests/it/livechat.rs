@@ -153,21 +153,15 @@ async fn operator_takes_over_and_closes_the_chat() {
     assert_eq!(events[0]["type"], "message");
     assert_eq!(events[0]["visibility"], "all");
     let summary = events[0]["text"].as_str().unwrap();
-    for line in [
-        "Reason: requested by the user",
-        "Customer: John Doe (id 17)",
-        "User: My order 1234 has not arrived",
-        "Bot: Dify says: My order 1234 has not arrived",
-    ] {
+    for line in
+        ["Reason: requested by the user", "Customer: John Doe (id 17)", "User: My order 1234 has not arrived", "Bot: Dify says: My order 1234 has not arrived"]
+    {
         assert!(summary.contains(line), "the summary lacks {line:?}:\n{summary}");
     }
 
     let add = single(env.livechat.calls_to("agent/add_user_to_chat"), "agent/add_user_to_chat");
     assert_eq!(add.authorization, basic);
-    assert_eq!(
-        add.body,
-        json!({"chat_id": chat_id, "user_id": customer_id, "user_type": "customer", "visibility": "all", "ignore_requester_presence": true})
-    );
+    assert_eq!(add.body, json!({"chat_id": chat_id, "user_id": customer_id, "user_type": "customer", "visibility": "all", "ignore_requester_presence": true}));
     let transfer = single(env.livechat.calls_to("agent/transfer_chat"), "agent/transfer_chat");
     assert_eq!(transfer.authorization, basic);
     assert_eq!(transfer.body, json!({"id": chat_id, "target": {"type": "group", "ids": [GROUP_ID]}}));
@@ -184,10 +178,7 @@ async fn operator_takes_over_and_closes_the_chat() {
     let sent = env.livechat.wait_for_action("customer/send_event", 1, WAIT).await;
     assert_eq!(sent[0].authorization, format!("Bearer {customer_token}"));
     assert_eq!(sent[0].query.as_deref(), Some(format!("organization_id={ORGANIZATION_ID}").as_str()));
-    assert_eq!(
-        sent[0].body,
-        json!({"chat_id": chat_id, "event": {"type": "message", "text": "Can someone check it, please?", "visibility": "all"}})
-    );
+    assert_eq!(sent[0].body, json!({"chat_id": chat_id, "event": {"type": "message", "text": "Can someone check it, please?", "visibility": "all"}}));
     assert_eq!(sent[0].status, 200);
     env.assert_user_got(2).await;
     assert_eq!(env.dify.request_count(), 1, "Dify must not see messages while an operator handles the chat");
@@ -253,10 +244,7 @@ async fn return_command_closes_the_livechat_chat() {
 async fn expired_customer_token_is_replaced_once() {
     let env = env().await;
     let chat_id = env.hand_off(0).await;
-    let summary = env.livechat.calls_to("agent/start_chat")[0].body["chat"]["thread"]["events"][0]["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let summary = env.livechat.calls_to("agent/start_chat")[0].body["chat"]["thread"]["events"][0]["text"].as_str().unwrap().to_string();
     assert!(summary.contains("User: /operator"), "{summary}");
 
     env.livechat.expire_customer_tokens();

@@ -4,11 +4,11 @@
 
 mod botone;
 mod e2e_bitrix_dify;
-mod messenger;
 mod livechat;
-mod sandbox;
+mod messenger;
 mod reliability;
 mod routing;
+mod sandbox;
 mod setup;
 mod typebot;
 

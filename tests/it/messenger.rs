@@ -149,9 +149,8 @@ async fn two_concurrent_conversations_get_their_own_replies() {
     deliver(&env.host, CONNECTOR, bitrix_events::message_add(&a)).await;
     deliver(&env.host, CONNECTOR, bitrix_events::message_add(&b)).await;
     let sent = env.messenger.wait_for_sent(2, WAIT).await;
-    let chat_of = |text: &str| -> String {
-        sent.iter().find(|s| s.message() == text).unwrap_or_else(|| panic!("no send for {text:?}: {sent:#?}")).chat_id().to_string()
-    };
+    let chat_of =
+        |text: &str| -> String { sent.iter().find(|s| s.message() == text).unwrap_or_else(|| panic!("no send for {text:?}: {sent:#?}")).chat_id().to_string() };
     let (chat_a, chat_b) = (chat_of("Question from A"), chat_of("Question from B"));
     assert_chat_id_shape(&chat_a);
     assert_chat_id_shape(&chat_b);
@@ -191,8 +190,7 @@ async fn form_encoded_webhook_is_accepted() {
     let p = env.private().with_message("Form please").with_message_id(3301);
     let chat_id = env.user_says(&p, 0).await.chat_id().to_string();
 
-    let (status, body) =
-        env.messenger.post_webhook_form(&env.callback_url(), &ReplyWebhook::bot(&chat_id, "Sent as a form & decoded: 100%")).await;
+    let (status, body) = env.messenger.post_webhook_form(&env.callback_url(), &ReplyWebhook::bot(&chat_id, "Sent as a form & decoded: 100%")).await;
     assert_eq!(status, 200, "{body}");
     let calls = env.bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
     assert_eq!(calls[0].require("DIALOG_ID"), "17");
@@ -211,8 +209,7 @@ async fn close_delivers_the_text_then_forgets_the_chat() {
     assert_eq!(calls[0].require("MESSAGE"), "Goodbye! Have a nice day.");
 
     // The mapping is gone: a later webhook for that chat is refused with 404.
-    let (status, body) =
-        env.messenger.post_webhook(&env.callback_url(), &ReplyWebhook::bot(&chat_id, "Are you still there?")).await;
+    let (status, body) = env.messenger.post_webhook(&env.callback_url(), &ReplyWebhook::bot(&chat_id, "Are you still there?")).await;
     assert_eq!(status, 404, "{body}");
     assert!(body.contains(&chat_id), "the 404 names the unknown chat: {body}");
     env.assert_exactly("imbot.message.add", 1).await;

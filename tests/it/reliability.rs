@@ -109,11 +109,7 @@ async fn query_limit_exceeded_delays_the_reply_and_it_arrives_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_on_the_second_of_three_messages_does_not_resend_the_first() {
     let bitrix = FakeBitrix::start().await;
-    let host = HostConfig::default()
-        .plugin("echo", components::ECHO)
-        .connector(CONNECTOR, &bitrix_channel(&bitrix), &plugin_table("echo", &[]))
-        .start()
-        .await;
+    let host = HostConfig::default().plugin("echo", components::ECHO).connector(CONNECTOR, &bitrix_channel(&bitrix), &plugin_table("echo", &[])).start().await;
     bitrix.fail_message_add_at(2);
     deliver(&host, CONNECTOR, bitrix_events::message_add(&chat(&bitrix, 501, "one | two | three"))).await;
     let delivered = bitrix.wait_for_delivered(3, WAIT_RETRIES).await;

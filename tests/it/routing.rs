@@ -15,17 +15,9 @@ const RESET_NOTICE: &str = "Conversation reset. How can I help?";
 
 async fn start(extradify_settings: &[(&str, String)]) -> (FakeBitrix, FakeDify, TestHost) {
     let (bitrix, dify) = (FakeBitrix::start().await, FakeDify::start().await);
-    let mut settings = vec![
-        ("mode", toml_string("chatflow")),
-        ("base_url", toml_string(&dify.base_url())),
-        ("api_key", toml_string(&dify.api_key())),
-    ];
+    let mut settings = vec![("mode", toml_string("chatflow")), ("base_url", toml_string(&dify.base_url())), ("api_key", toml_string(&dify.api_key()))];
     settings.extend(extradify_settings.iter().cloned());
-    let host = HostConfig::default()
-        .admin_token(ADMIN_TOKEN)
-        .connector(CONNECTOR, &bitrix_channel(&bitrix), &plugin_table("dify", &settings))
-        .start()
-        .await;
+    let host = HostConfig::default().admin_token(ADMIN_TOKEN).connector(CONNECTOR, &bitrix_channel(&bitrix), &plugin_table("dify", &settings)).start().await;
     (bitrix, dify, host)
 }
 
@@ -117,10 +109,8 @@ async fn admin_api_shows_the_conversation_and_resets_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_api_is_off_without_a_token() {
     let (bitrix, dify) = (FakeBitrix::start().await, FakeDify::start().await);
-    let host = HostConfig::default()
-        .connector(CONNECTOR, &bitrix_channel(&bitrix), &switchboard_tests::harness::dify_provider(&dify, "chatflow"))
-        .start()
-        .await;
+    let host =
+        HostConfig::default().connector(CONNECTOR, &bitrix_channel(&bitrix), &switchboard_tests::harness::dify_provider(&dify, "chatflow")).start().await;
     let (status, body) = host.request(Method::POST, "/admin/connectors/support/conversations/x/reset", Some("anything")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("admin_token"), "{body}");

@@ -34,34 +34,12 @@ async fn contained(hostile_plugin: &str, wasm: &str) {
     let (bitrix, host) = hostile_and_friendly(hostile_plugin, wasm).await;
     let p = EventParams::private(&bitrix.client_endpoint());
 
-    deliver(
-        &host,
-        "hostile",
-        bitrix_events::message_add(&p.clone().with_message("Are you there?").with_message_id(3001)),
-    )
-    .await;
+    deliver(&host, "hostile", bitrix_events::message_add(&p.clone().with_message("Are you there?").with_message_id(3001))).await;
     // Sent while the hostile plugin is (probably still) running.
-    deliver(
-        &host,
-        "friendly",
-        bitrix_events::message_add(&p.clone().with_message("hello friend").with_message_id(3002)),
-    )
-    .await;
+    deliver(&host, "friendly", bitrix_events::message_add(&p.clone().with_message("hello friend").with_message_id(3002))).await;
 
-    let echoed = || {
-        bitrix
-            .calls_to("imbot.message.add")
-            .into_iter()
-            .filter(|c| c.param("MESSAGE").is_some_and(|m| m.starts_with("echo: ")))
-            .count()
-    };
-    let fallbacks = || {
-        bitrix
-            .calls_to("imbot.message.add")
-            .into_iter()
-            .filter(|c| c.param("MESSAGE").as_deref() == Some(FALLBACK))
-            .count()
-    };
+    let echoed = || bitrix.calls_to("imbot.message.add").into_iter().filter(|c| c.param("MESSAGE").is_some_and(|m| m.starts_with("echo: "))).count();
+    let fallbacks = || bitrix.calls_to("imbot.message.add").into_iter().filter(|c| c.param("MESSAGE").as_deref() == Some(FALLBACK)).count();
 
     let sent = bitrix.wait_for_method("imbot.message.add", 2, WAIT_RETRIES).await;
     let mut messages: Vec<String> = sent.iter().map(|c| c.require("MESSAGE")).collect();
@@ -72,12 +50,7 @@ async fn contained(hostile_plugin: &str, wasm: &str) {
     // The host is still healthy and serves normally after stopping the plugin.
     let (status, _) = host.get("/healthz").await;
     assert_eq!(status, reqwest::StatusCode::OK);
-    deliver(
-        &host,
-        "friendly",
-        bitrix_events::message_add(&p.clone().with_message("still there?").with_message_id(3003)),
-    )
-    .await;
+    deliver(&host, "friendly", bitrix_events::message_add(&p.clone().with_message("still there?").with_message_id(3003))).await;
     let sent = bitrix.wait_for_method("imbot.message.add", 3, WAIT).await;
     assert_eq!(sent[2].require("MESSAGE"), "echo: still there?");
 

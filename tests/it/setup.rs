@@ -26,11 +26,8 @@ fn install_verified_channel(bitrix: &FakeBitrix) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_then_register_bot_and_commands_from_settings() {
     let (bitrix, dify) = (FakeBitrix::start().await, FakeDify::start().await);
-    let host = HostConfig::default()
-        .public_url(PUBLIC_URL)
-        .connector("support", &install_verified_channel(&bitrix), &dify_provider(&dify, "chatflow"))
-        .start()
-        .await;
+    let host =
+        HostConfig::default().public_url(PUBLIC_URL).connector("support", &install_verified_channel(&bitrix), &dify_provider(&dify, "chatflow")).start().await;
     let portal = EventParams::private(&bitrix.client_endpoint());
 
     // Before the install nothing is trusted.
@@ -81,10 +78,7 @@ async fn install_then_register_bot_and_commands_from_settings() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_action_lists_the_known_ones() {
     let (bitrix, dify) = (FakeBitrix::start().await, FakeDify::start().await);
-    let host = HostConfig::default()
-        .connector("support", &install_verified_channel(&bitrix), &dify_provider(&dify, "chatflow"))
-        .start()
-        .await;
+    let host = HostConfig::default().connector("support", &install_verified_channel(&bitrix), &dify_provider(&dify, "chatflow")).start().await;
     let connector = host.app().connector("support").expect("connector exists");
     let error = host
         .app()

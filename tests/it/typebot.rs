@@ -23,10 +23,7 @@ async fn env(extra: &[(&str, String)]) -> Env {
     let typebot = FakeTypebot::start().await;
     let mut settings = vec![("start_url", toml_string(&typebot.start_url()))];
     settings.extend(extra.iter().cloned());
-    let host = HostConfig::default()
-        .connector(CONNECTOR, &bitrix_channel(&bitrix), &plugin_table("typebot", &settings))
-        .start()
-        .await;
+    let host = HostConfig::default().connector(CONNECTOR, &bitrix_channel(&bitrix), &plugin_table("typebot", &settings)).start().await;
     Env { bitrix, typebot, host }
 }
 
@@ -54,7 +51,13 @@ fn trail(requests: &[TypebotRequest]) -> Vec<(&'static str, String, u16, String)
     requests
         .iter()
         .map(|r| {
-            let kind = if r.is_start() { "start" } else if r.is_continue() { "continue" } else { "other" };
+            let kind = if r.is_start() {
+                "start"
+            } else if r.is_continue() {
+                "continue"
+            } else {
+                "other"
+            };
             (kind, r.session_id.clone().unwrap_or_default(), r.status, r.message_text().unwrap_or("").to_string())
         })
         .collect()
@@ -89,10 +92,7 @@ async fn multi_turn_conversation_with_buttons_continues_the_same_session() {
     assert_eq!(sent[0].require("DIALOG_ID"), "17");
     assert_eq!(sent[0].require("BOT_ID"), "55");
     assert!(sent[0].body.get("KEYBOARD").is_none(), "buttons belong on the last message only: {}", sent[0].body);
-    assert_eq!(
-        sent[1].body["ATTACH"],
-        json!([{"LINK": {"NAME": "demo.png", "LINK": "http://cdn.example.com/public/typebots/demo.png?v=3"}}])
-    );
+    assert_eq!(sent[1].body["ATTACH"], json!([{"LINK": {"NAME": "demo.png", "LINK": "http://cdn.example.com/public/typebots/demo.png?v=3"}}]));
     assert!(sent[1].body.get("KEYBOARD").is_none(), "{}", sent[1].body);
     assert_eq!(sent[2].require("MESSAGE"), "Do you want a demo?");
     assert_eq!(
@@ -118,11 +118,7 @@ async fn multi_turn_conversation_with_buttons_continues_the_same_session() {
     let requests = env.typebot.requests();
     assert_eq!(
         trail(&requests),
-        vec![
-            t("start", &issued[0], 200, "Hello"),
-            t("continue", &issued[0], 200, "Yes"),
-            t("continue", &issued[0], 200, "Friday 10:00"),
-        ]
+        vec![t("start", &issued[0], 200, "Hello"), t("continue", &issued[0], 200, "Yes"), t("continue", &issued[0], 200, "Friday 10:00"),]
     );
     assert_eq!(requests[1].path, format!("/api/v1/sessions/{}/continueChat", issued[0]));
     assert_eq!(requests[1].body, json!({"message": "Yes"}), "continueChat sends just the message");
@@ -188,10 +184,7 @@ async fn rich_text_reaches_bitrix24_as_bbcode() {
     ]);
     env.say(&env.private(), "Where is my order?", 3201).await;
     let sent = env.bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
-    assert_eq!(
-        sent[0].require("MESSAGE"),
-        "Your order is [B]confirmed[/B] and [I]on its way[/I].\n\nTrack it [URL=https://track.example.com/o/42]here[/URL]."
-    );
+    assert_eq!(sent[0].require("MESSAGE"), "Your order is [B]confirmed[/B] and [I]on its way[/I].\n\nTrack it [URL=https://track.example.com/o/42]here[/URL].");
     env.assert_exactly("imbot.message.add", 1).await;
 }
 
@@ -211,11 +204,7 @@ async fn expired_session_is_restarted_and_the_user_still_gets_the_answer() {
     assert_eq!(issued.len(), 2, "a new session must be started after the 404: {issued:?}");
     assert_eq!(
         trail(&env.typebot.requests()),
-        vec![
-            t("start", &issued[0], 200, "First question"),
-            t("continue", &issued[0], 404, "Second question"),
-            t("start", &issued[1], 200, "Second question"),
-        ],
+        vec![t("start", &issued[0], 200, "First question"), t("continue", &issued[0], 404, "Second question"), t("start", &issued[1], 200, "Second question"),],
         "expected: new session, expired session → 404, the message re-sent to a new session"
     );
     let restart = &env.typebot.requests()[2];
@@ -232,10 +221,7 @@ async fn expired_session_is_restarted_and_the_user_still_gets_the_answer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ended_flow_makes_the_next_message_start_a_new_session() {
     let env = env(&[]).await;
-    env.typebot.set_script(vec![
-        Step::new().text("Rate us?").choices(&["Good", "Bad"]),
-        Step::new().text("Thanks for your feedback!").text("Goodbye."),
-    ]);
+    env.typebot.set_script(vec![Step::new().text("Rate us?").choices(&["Good", "Bad"]), Step::new().text("Thanks for your feedback!").text("Goodbye.")]);
     let p = env.private();
     env.say(&p, "Hi", 3401).await;
     env.bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
@@ -273,9 +259,7 @@ async fn ended_flow_makes_the_next_message_start_a_new_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handoff_marker_moves_the_open_line_to_an_operator() {
     let env = env(&[("handoff_marker", toml_string("[[handoff]]"))]).await;
-    env.typebot.set_script(vec![
-        Step::new().text("Let me find a colleague for you. [[handoff]]").text_input(),
-    ]);
+    env.typebot.set_script(vec![Step::new().text("Let me find a colleague for you. [[handoff]]").text_input()]);
     let group = EventParams::group(&env.bitrix.client_endpoint());
     env.say(&group, "I want a human", 3501).await;
 
@@ -291,9 +275,7 @@ async fn handoff_marker_moves_the_open_line_to_an_operator() {
 async fn handoff_variable_set_by_a_client_side_script_moves_the_open_line_to_an_operator() {
     let env = env(&[("handoff_variable", toml_string("handoff"))]).await;
     env.typebot.set_script(vec![
-        Step::new()
-            .text("An operator will join you shortly.")
-            .action(fake_typebot::script_action("setVariable('handoff', 'Refund request')", "b1")),
+        Step::new().text("An operator will join you shortly.").action(fake_typebot::script_action("setVariable('handoff', 'Refund request')", "b1")),
     ]);
     let group = EventParams::group(&env.bitrix.client_endpoint());
     env.say(&group, "Refund please", 3601).await;
@@ -306,9 +288,7 @@ async fn handoff_variable_set_by_a_client_side_script_moves_the_open_line_to_an_
     // Without the setting the same script is no handoff.
     let plain = self::env(&[]).await;
     plain.typebot.set_script(vec![
-        Step::new()
-            .text("An operator will join you shortly.")
-            .action(fake_typebot::script_action("setVariable('handoff', 'Refund request')", "b1")),
+        Step::new().text("An operator will join you shortly.").action(fake_typebot::script_action("setVariable('handoff', 'Refund request')", "b1")),
     ]);
     plain.say(&EventParams::group(&plain.bitrix.client_endpoint()), "Refund please", 3602).await;
     plain.bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
@@ -330,10 +310,7 @@ async fn attachments_are_passed_to_continue_chat_as_attached_file_urls() {
 
     let requests = env.typebot.requests();
     assert_eq!(requests.len(), 2, "{requests:#?}");
-    assert_eq!(
-        requests[1].body,
-        json!({"message": {"type": "text", "text": "Here is the invoice", "attachedFileUrls": [url]}})
-    );
+    assert_eq!(requests[1].body, json!({"message": {"type": "text", "text": "Here is the invoice", "attachedFileUrls": [url]}}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -135,12 +135,7 @@ pub struct GroupChat {
 impl EventParams {
     /// A private dialog with user 17 (`DIALOG_ID=17`), bot 55, portal `a1b2c3`.
     pub fn private(client_endpoint: &str) -> Self {
-        let domain = client_endpoint
-            .split("://")
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or("example.bitrix24.com")
-            .to_string();
+        let domain = client_endpoint.split("://").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or("example.bitrix24.com").to_string();
         EventParams {
             client_endpoint: client_endpoint.to_string(),
             domain,
@@ -228,13 +223,7 @@ impl EventParams {
 
     /// Attach a file.
     pub fn with_file(mut self, id: &str, name: &str, kind: &str, url_download: &str) -> Self {
-        self.file = Some(FileParams {
-            id: id.into(),
-            name: name.into(),
-            kind: kind.into(),
-            size: 204_800,
-            url_download: url_download.into(),
-        });
+        self.file = Some(FileParams { id: id.into(), name: name.into(), kind: kind.into(), size: 204_800, url_download: url_download.into() });
         self
     }
 
@@ -245,11 +234,7 @@ impl EventParams {
     }
 
     fn command_or_default(&self) -> CommandParams {
-        self.command.clone().unwrap_or_else(|| CommandParams {
-            id: "12".into(),
-            command: "help".into(),
-            params: "topic".into(),
-        })
+        self.command.clone().unwrap_or_else(|| CommandParams { id: "12".into(), command: "help".into(), params: "topic".into() })
     }
 
     fn expires(&self) -> String {
@@ -422,8 +407,7 @@ pub fn command_add(p: &EventParams) -> String {
     out.push((c("COMMAND_PARAMS"), cmd.params.clone()));
     out.push((c("COMMAND_CONTEXT"), "TEXTAREA".into()));
     out.push((c("MESSAGE_ID"), message_id.to_string()));
-    let text =
-        if cmd.params.is_empty() { format!("/{}", cmd.command) } else { format!("/{} {}", cmd.command, cmd.params) };
+    let text = if cmd.params.is_empty() { format!("/{}", cmd.command) } else { format!("/{} {}", cmd.command, cmd.params) };
     p.push_message_params(&mut out, &text, message_id);
     out.push(("data[PARAMS][MESSAGE_ORIGINAL]".into(), text));
     p.push_user(&mut out);
@@ -505,9 +489,7 @@ mod tests {
     #[test]
     fn message_add_has_the_real_layout() {
         let body = message_add(&EventParams::private("http://127.0.0.1:9/rest/").with_message("Hi there"));
-        assert!(body.starts_with(
-            "event=ONIMBOTMESSAGEADD&event_handler_id=403&data%5BBOT%5D%5B55%5D%5Baccess_token%5D=bot-access-token-55&"
-        ));
+        assert!(body.starts_with("event=ONIMBOTMESSAGEADD&event_handler_id=403&data%5BBOT%5D%5B55%5D%5Baccess_token%5D=bot-access-token-55&"));
         assert!(body.contains("&data%5BBOT%5D%5B55%5D%5BAUTH%5D%5Baccess_token%5D=bot-access-token-55&"));
         assert!(body.contains("&data%5BPARAMS%5D%5BMESSAGE%5D=Hi+there&"));
         assert!(body.contains("&data%5BPARAMS%5D%5BDIALOG_ID%5D=17&"));
@@ -522,12 +504,7 @@ mod tests {
 
     #[test]
     fn group_and_file_and_command_fields() {
-        let p = EventParams::group("http://x/rest/").with_message("").with_file(
-            "48",
-            "report.pdf",
-            "file",
-            "http://x/d/48",
-        );
+        let p = EventParams::group("http://x/rest/").with_message("").with_file("48", "report.pdf", "file", "http://x/d/48");
         let parsed = crate::fake_bitrix::php_form_to_json(message_add(&p).as_bytes());
         let params = &parsed["data"]["PARAMS"];
         assert_eq!(params["DIALOG_ID"], "chat7");
@@ -539,8 +516,7 @@ mod tests {
         assert_eq!(params["FILES"]["48"]["viewerAttrs"]["viewerType"], "file");
         assert_eq!(params["PARAMS"]["FILE_ID"]["0"], "48");
 
-        let parsed =
-            crate::fake_bitrix::php_form_to_json(command_add(&EventParams::private("http://x/rest/")).as_bytes());
+        let parsed = crate::fake_bitrix::php_form_to_json(command_add(&EventParams::private("http://x/rest/")).as_bytes());
         assert_eq!(parsed["event"], "ONIMCOMMANDADD");
         assert_eq!(parsed["data"]["COMMAND"]["12"]["COMMAND"], "help");
         assert_eq!(parsed["data"]["COMMAND"]["12"]["AUTH"]["access_token"], "bot-access-token-55");

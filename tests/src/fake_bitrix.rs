@@ -68,8 +68,7 @@ impl Call {
 
     /// A parameter that must be present (panics with the call otherwise).
     pub fn require(&self, key: &str) -> String {
-        self.param(key)
-            .unwrap_or_else(|| panic!("Bitrix24 call {} has no `{key}` parameter: {}", self.method, self.body))
+        self.param(key).unwrap_or_else(|| panic!("Bitrix24 call {} has no `{key}` parameter: {}", self.method, self.body))
     }
 
     /// The `auth` token the call was made with.
@@ -279,8 +278,7 @@ impl FakeBitrix {
     /// Answer the next `n` calls (of any method) with 429
     /// `{"error":"OPERATION_TIME_LIMIT",...}` and `Retry-After: {retry_after_secs}`.
     pub fn throttle_next(&self, n: usize, retry_after_secs: u64) {
-        let mut failure =
-            Failure::new(None, 429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.");
+        let mut failure = Failure::new(None, 429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.");
         failure.retry_after = Some(retry_after_secs.to_string());
         self.push_failures(n, failure);
     }
@@ -394,9 +392,7 @@ impl FakeBitrix {
             (texts.len() >= n).then_some(texts)
         })
         .await;
-        found.unwrap_or_else(|| {
-            panic!("expected at least {n} delivered message(s) within {timeout:?}; all calls: {:#?}", self.calls())
-        })
+        found.unwrap_or_else(|| panic!("expected at least {n} delivered message(s) within {timeout:?}; all calls: {:#?}", self.calls()))
     }
 
     /// Answer every later successful call of `method` with this `result`
@@ -413,9 +409,7 @@ impl FakeBitrix {
             (calls.len() >= n).then_some(calls)
         })
         .await;
-        found.unwrap_or_else(|| {
-            panic!("expected at least {n} Bitrix24 call(s) within {timeout:?}; got: {:#?}", self.calls())
-        })
+        found.unwrap_or_else(|| panic!("expected at least {n} Bitrix24 call(s) within {timeout:?}; got: {:#?}", self.calls()))
     }
 
     /// Wait until at least `n` calls of `method` arrived and return the calls
@@ -426,19 +420,11 @@ impl FakeBitrix {
             (calls.len() >= n).then_some(calls)
         })
         .await;
-        found.unwrap_or_else(|| {
-            panic!("expected at least {n} `{method}` call(s) within {timeout:?}; all calls: {:#?}", self.calls())
-        })
+        found.unwrap_or_else(|| panic!("expected at least {n} `{method}` call(s) within {timeout:?}; all calls: {:#?}", self.calls()))
     }
 }
 
-async fn rest(
-    State(Shared { inner, .. }): State<Shared>,
-    Path(method): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn rest(State(Shared { inner, .. }): State<Shared>, Path(method): Path<String>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
     let method = method.strip_suffix(".json").unwrap_or(&method).to_string();
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let started = now_secs();
@@ -567,9 +553,7 @@ async fn oauth_token(State(shared): State<Shared>, RawQuery(query): RawQuery, bo
         Some(Failure::new(None, 400, "unsupported_grant_type", "Only grant_type=refresh_token is supported here"))
     } else if refresh.client_id != FakeBitrix::CLIENT_ID || refresh.client_secret != FakeBitrix::CLIENT_SECRET {
         Some(Failure::new(None, 401, "invalid_client", "Invalid client credentials"))
-    } else if refresh.refresh_token.is_empty()
-        || oauth.used_refresh.contains(&refresh.refresh_token)
-        || oauth.revoked_refresh.contains(&refresh.refresh_token)
+    } else if refresh.refresh_token.is_empty() || oauth.used_refresh.contains(&refresh.refresh_token) || oauth.revoked_refresh.contains(&refresh.refresh_token)
     {
         Some(Failure::new(None, 400, "invalid_grant", "Invalid refresh token"))
     } else {
@@ -614,8 +598,7 @@ fn error(status: StatusCode, code: &str, description: &str) -> Response {
 }
 
 async fn download(Path(file_id): Path<String>) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/octet-stream")], format!("fake Bitrix24 file {file_id}\n"))
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/octet-stream")], format!("fake Bitrix24 file {file_id}\n")).into_response()
 }
 
 /// Unfold a PHP-style form body (`a[b][c]=v`, `a[]=v`) into a JSON object of
@@ -668,9 +651,6 @@ mod tests {
     #[test]
     fn unfolds_php_keys() {
         let v = php_form_to_json(b"auth=tok&BOT_ID=55&KEYBOARD%5B0%5D%5BTEXT%5D=Yes&KEYBOARD%5B0%5D%5BBG_COLOR%5D=%23fff&A%5B%5D=x&A%5B%5D=y");
-        assert_eq!(
-            v,
-            json!({"auth": "tok", "BOT_ID": "55", "KEYBOARD": {"0": {"TEXT": "Yes", "BG_COLOR": "#fff"}}, "A": {"0": "x", "1": "y"}})
-        );
+        assert_eq!(v, json!({"auth": "tok", "BOT_ID": "55", "KEYBOARD": {"0": {"TEXT": "Yes", "BG_COLOR": "#fff"}}, "A": {"0": "x", "1": "y"}}));
     }
 }

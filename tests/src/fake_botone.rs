@@ -68,9 +68,7 @@ impl BotOneRequest {
     /// `variables` of a create call, decoded from its JSON string. Panics
     /// when it is not a string holding a JSON object.
     pub fn variables(&self) -> Map<String, Value> {
-        let text = self.body.get("variables").and_then(Value::as_str).unwrap_or_else(|| {
-            panic!("`variables` must be a JSON string; body: {}", self.body)
-        });
+        let text = self.body.get("variables").and_then(Value::as_str).unwrap_or_else(|| panic!("`variables` must be a JSON string; body: {}", self.body));
         match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(map)) => map,
             other => panic!("`variables` must hold a JSON object, got {other:?} from {text:?}"),
@@ -259,9 +257,7 @@ impl FakeBotOne {
             (requests.len() >= n).then_some(requests)
         })
         .await;
-        found.unwrap_or_else(|| {
-            panic!("expected at least {n} Bot.one request(s) to `…{suffix}` within {timeout:?}; got: {:#?}", self.requests())
-        })
+        found.unwrap_or_else(|| panic!("expected at least {n} Bot.one request(s) to `…{suffix}` within {timeout:?}; got: {:#?}", self.requests()))
     }
 
     /// The dialogs created so far, oldest first.
@@ -384,9 +380,7 @@ fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
+        let n = (u32::from(chunk[0]) << 16) | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8) | u32::from(*chunk.get(2).unwrap_or(&0));
         let sextets = [(n >> 18) & 63, (n >> 12) & 63, (n >> 6) & 63, n & 63];
         for (i, s) in sextets.iter().enumerate() {
             out.push(if i <= chunk.len() { A[*s as usize] as char } else { '=' });
@@ -409,10 +403,7 @@ async fn handle(State(inner): State<Shared>, method: Method, uri: Uri, headers: 
     guard.requests.push(BotOneRequest {
         method: method.to_string(),
         path: uri.path().to_string(),
-        headers: headers
-            .iter()
-            .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-            .collect(),
+        headers: headers.iter().map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect(),
         body: parsed,
         status: status.as_u16(),
     });
@@ -481,14 +472,7 @@ fn create(inner: &mut Inner, bot: &str, raw: &Bytes, body: &Value) -> Outcome {
     };
     let id = inner.next_id;
     inner.next_id += 1;
-    let dialog = FakeDialog {
-        id,
-        uuid: uuid(),
-        bot_id: bot,
-        variables,
-        status: "in-process".into(),
-        operator_messages: Vec::new(),
-    };
+    let dialog = FakeDialog { id, uuid: uuid(), bot_id: bot, variables, status: "in-process".into(), operator_messages: Vec::new() };
     let answer = if response { json!({"dialogId": dialog.id, "dialogUUID": dialog.uuid}) } else { json!({}) };
     inner.dialogs.push(dialog);
     (StatusCode::OK, Some(answer))
@@ -521,9 +505,7 @@ fn conversation_action(inner: &mut Inner, uuid: &str, action: &str, body: &Value
         return json_out(message(StatusCode::NOT_FOUND, "Not Found"));
     };
     match action {
-        "stop" | "start" if dialog.status == "completed" => {
-            json_out(message(StatusCode::FORBIDDEN, "Forbidden: the dialog is completed"))
-        }
+        "stop" | "start" if dialog.status == "completed" => json_out(message(StatusCode::FORBIDDEN, "Forbidden: the dialog is completed")),
         "stop" => {
             dialog.status = "operator".into();
             (StatusCode::NO_CONTENT, None)
@@ -650,8 +632,7 @@ mod tests {
 
         let token = fake.issue_token(&uuid);
         let vertex = format!("{base}/api/vertex/v1");
-        let (status, sent) =
-            call("POST", &format!("{vertex}/dialog/send_message"), None, Some(json!({"token": token, "text": "hi", "typing": true}))).await;
+        let (status, sent) = call("POST", &format!("{vertex}/dialog/send_message"), None, Some(json!({"token": token, "text": "hi", "typing": true}))).await;
         assert_eq!(status, 200);
         assert!(sent["message_id"].is_u64() && sent["created_at"].is_i64());
         assert_eq!(call("POST", &format!("{vertex}/complete"), None, Some(json!({"data": {"a": 1}, "token": token}))).await.0, 204);
@@ -663,10 +644,7 @@ mod tests {
         let cmd = format!("{conv}/command");
         assert_eq!(call("POST", &cmd, Some(&auth), Some(json!({"body": "jump 698"}))).await.0, 400);
         assert_eq!(call("POST", &cmd, Some(&auth), Some(json!({"body": "goto 5"}))).await.0, 404);
-        assert_eq!(
-            call("POST", &cmd, Some(&auth), Some(json!({"body": "goto 698"}))).await,
-            (200, json!({"message": "Goto command complete"}))
-        );
+        assert_eq!(call("POST", &cmd, Some(&auth), Some(json!({"body": "goto 698"}))).await, (200, json!({"message": "Goto command complete"})));
         assert_eq!(fake.dialog(&uuid).bot_id, OTHER_BOT_ID);
         assert_eq!(call("POST", &format!("{vertex}/complete"), None, Some(json!({"data": {}, "token": stale}))).await.0, 403);
 

@@ -272,9 +272,7 @@ impl FakeDify {
             (requests.len() >= n).then_some(requests)
         })
         .await;
-        found.unwrap_or_else(|| {
-            panic!("expected at least {n} Dify request(s) within {timeout:?}; got: {:#?}", self.requests())
-        })
+        found.unwrap_or_else(|| panic!("expected at least {n} Dify request(s) within {timeout:?}; got: {:#?}", self.requests()))
     }
 }
 
@@ -288,10 +286,7 @@ fn error_response(status: u16, code: &str, message: &str) -> (StatusCode, Value)
 }
 
 fn lower_headers(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-        .collect()
+    headers.iter().map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
 }
 
 /// What to answer, decided while holding the lock.
@@ -328,11 +323,7 @@ fn precheck(inner: &mut Inner, headers: &HeaderMap, body: &Bytes) -> Result<Valu
         return Err(failure);
     }
     let Ok(body @ Value::Object(_)) = serde_json::from_slice::<Value>(body) else {
-        return Err(error_response(
-            400,
-            "bad_request",
-            "The browser (or proxy) sent a request that this server could not understand.",
-        ));
+        return Err(error_response(400, "bad_request", "The browser (or proxy) sent a request that this server could not understand."));
     };
     let Some(inputs) = body.get("inputs").and_then(Value::as_object) else {
         return Err(error_response(400, "invalid_param", "inputs is required in input form"));
@@ -343,11 +334,7 @@ fn precheck(inner: &mut Inner, headers: &HeaderMap, body: &Bytes) -> Result<Valu
                 if let Some(max) = inner.max_input_length
                     && s.chars().count() > max
                 {
-                    return Err(error_response(
-                        400,
-                        "invalid_param",
-                        &format!("{name} in input form must be less than {max} characters"),
-                    ));
+                    return Err(error_response(400, "invalid_param", &format!("{name} in input form must be less than {max} characters")));
                 }
             }
             Value::Null => {}
@@ -424,10 +411,7 @@ fn chat_outcome(inner: &mut Inner, headers: &HeaderMap, raw: &Bytes) -> Outcome 
     } else if inner.conversations.contains(&conversation_id) {
         conversation_id
     } else {
-        return Outcome::Json(
-            StatusCode::NOT_FOUND,
-            json!({"status": 404, "code": "not_found", "message": "Conversation Not Exists."}),
-        );
+        return Outcome::Json(StatusCode::NOT_FOUND, json!({"status": 404, "code": "not_found", "message": "Conversation Not Exists."}));
     };
     let answer = inner.answer.clone().unwrap_or_else(|| format!("Dify says: {query}"));
     let message_id = uuid();
@@ -455,11 +439,14 @@ fn chat_outcome(inner: &mut Inner, headers: &HeaderMap, raw: &Bytes) -> Outcome 
     let chunk_event = if inner.agent_mode { "agent_message" } else { "message" };
     let workflow_run_id = uuid();
     if inner.agent_mode {
-        events.push(data(&json!({
-            "event": "agent_thought", "id": uuid(), "task_id": task_id, "message_id": message_id,
-            "position": 1, "thought": "I should look this up before answering.", "observation": "",
-            "tool": "", "tool_input": "", "created_at": now, "message_files": [], "conversation_id": conversation_id,
-        }), false));
+        events.push(data(
+            &json!({
+                "event": "agent_thought", "id": uuid(), "task_id": task_id, "message_id": message_id,
+                "position": 1, "thought": "I should look this up before answering.", "observation": "",
+                "tool": "", "tool_input": "", "created_at": now, "message_files": [], "conversation_id": conversation_id,
+            }),
+            false,
+        ));
     } else {
         events.push(data(
             &json!({
@@ -479,10 +466,13 @@ fn chat_outcome(inner: &mut Inner, headers: &HeaderMap, raw: &Bytes) -> Outcome 
         ));
         if i == 0 {
             if let Some(error) = &inner.stream_error {
-                events.push(data(&json!({
-                    "event": "error", "task_id": task_id, "message_id": message_id, "conversation_id": conversation_id,
-                    "status": error.status, "code": error.code, "message": error.message,
-                }), false));
+                events.push(data(
+                    &json!({
+                        "event": "error", "task_id": task_id, "message_id": message_id, "conversation_id": conversation_id,
+                        "status": error.status, "code": error.code, "message": error.message,
+                    }),
+                    false,
+                ));
                 return Outcome::Stream(events, inner.chunk_delay);
             }
             if inner.agent_mode {
@@ -500,12 +490,15 @@ fn chat_outcome(inner: &mut Inner, headers: &HeaderMap, raw: &Bytes) -> Outcome 
             true,
         ));
     } else {
-        events.push(data(&json!({
-            "event": "workflow_finished", "task_id": task_id, "workflow_run_id": workflow_run_id,
-            "data": {"id": workflow_run_id, "workflow_id": uuid(), "status": "succeeded", "outputs": {"answer": answer},
-                     "error": null, "elapsed_time": 0.42, "total_tokens": 150, "total_steps": 3,
-                     "created_at": now, "finished_at": now},
-        }), false));
+        events.push(data(
+            &json!({
+                "event": "workflow_finished", "task_id": task_id, "workflow_run_id": workflow_run_id,
+                "data": {"id": workflow_run_id, "workflow_id": uuid(), "status": "succeeded", "outputs": {"answer": answer},
+                         "error": null, "elapsed_time": 0.42, "total_tokens": 150, "total_steps": 3,
+                         "created_at": now, "finished_at": now},
+            }),
+            false,
+        ));
     }
     events.push(data(
         &json!({
@@ -570,15 +563,10 @@ fn workflow_outcome(inner: &mut Inner, headers: &HeaderMap, raw: &Bytes) -> Outc
                          "status": "succeeded", "outputs": outputs, "created_at": now}}),
                 true,
             ));
-            events.push(data(
-                &json!({"event": "workflow_finished", "task_id": task_id, "workflow_run_id": run_id, "data": data_obj}),
-                false,
-            ));
+            events.push(data(&json!({"event": "workflow_finished", "task_id": task_id, "workflow_run_id": run_id, "data": data_obj}), false));
             Outcome::Stream(events, inner.chunk_delay)
         }
-        None | Some("blocking") => {
-            Outcome::Json(StatusCode::OK, json!({"task_id": task_id, "workflow_run_id": run_id, "data": data_obj}))
-        }
+        None | Some("blocking") => Outcome::Json(StatusCode::OK, json!({"task_id": task_id, "workflow_run_id": run_id, "data": data_obj})),
         Some(other) => {
             let (s, b) = error_response(400, "invalid_param", &format!("response_mode {other} is not supported"));
             Outcome::Json(s, b)
@@ -591,8 +579,7 @@ async fn files_upload(State(inner): State<Shared>, uri: Uri, headers: HeaderMap,
     let expected = format!("Bearer {}", guard.api_key);
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or("");
     let text = String::from_utf8_lossy(&body);
-    let filename =
-        text.split("filename=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("upload.bin").to_string();
+    let filename = text.split("filename=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("upload.bin").to_string();
     let recorded = json!({"upload_bytes": body.len(), "filename": filename});
     let (status, response) = if auth != expected {
         error_response(401, "unauthorized", "Access token is invalid")

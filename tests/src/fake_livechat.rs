@@ -152,9 +152,7 @@ impl FakeLiveChat {
             (calls.len() >= n).then_some(calls)
         })
         .await;
-        found.unwrap_or_else(|| {
-            panic!("expected at least {n} LiveChat `{action}` request(s) within {timeout:?}; all requests: {:#?}", self.calls())
-        })
+        found.unwrap_or_else(|| panic!("expected at least {n} LiveChat `{action}` request(s) within {timeout:?}; all requests: {:#?}", self.calls()))
     }
 
     /// A chat by id.
@@ -440,10 +438,9 @@ fn agent_outcome(inner: &mut Inner, action: &str, headers: &HeaderMap, body: &By
                 inner.next_event += 1;
                 messages.push((ACCOUNT_ID.to_string(), text.to_string()));
             }
-            inner.chats.insert(
-                chat_id.clone(),
-                Chat { id: chat_id.clone(), thread_id: thread_id.clone(), group_ids, customers: Vec::new(), active: true, messages },
-            );
+            inner
+                .chats
+                .insert(chat_id.clone(), Chat { id: chat_id.clone(), thread_id: thread_id.clone(), group_ids, customers: Vec::new(), active: true, messages });
             (StatusCode::OK, json!({"chat_id": chat_id, "thread_id": thread_id, "event_ids": event_ids}))
         }
         "add_user_to_chat" => {
@@ -498,20 +495,12 @@ fn agent_outcome(inner: &mut Inner, action: &str, headers: &HeaderMap, body: &By
 fn chat_for_write<'a>(inner: &'a mut Inner, chat_id: &str) -> Result<&'a mut Chat, (StatusCode, Value)> {
     match inner.chats.get_mut(chat_id) {
         None => Err((StatusCode::NOT_FOUND, error_body("not_found", "Chat not found"))),
-        Some(chat) if !chat.active => {
-            Err((StatusCode::UNPROCESSABLE_ENTITY, error_body("chat_inactive", "No active chat thread")))
-        }
+        Some(chat) if !chat.active => Err((StatusCode::UNPROCESSABLE_ENTITY, error_body("chat_inactive", "No active chat thread"))),
         Some(chat) => Ok(chat),
     }
 }
 
-async fn customer_action(
-    State(inner): State<Shared>,
-    Path(action): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn customer_action(State(inner): State<Shared>, Path(action): Path<String>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Response {
     let mut guard = inner.lock().unwrap();
     let (status, response) = customer_outcome(&mut guard, &action, query.as_deref(), &headers, &body);
     record(&mut guard, format!("customer/{action}"), query, &headers, &body, status, &response);
@@ -519,11 +508,7 @@ async fn customer_action(
 }
 
 fn customer_outcome(inner: &mut Inner, action: &str, query: Option<&str>, headers: &HeaderMap, body: &Bytes) -> (StatusCode, Value) {
-    let organization = query
-        .unwrap_or("")
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("organization_id="))
-        .unwrap_or("");
+    let organization = query.unwrap_or("").split('&').find_map(|pair| pair.strip_prefix("organization_id=")).unwrap_or("");
     if organization != ORGANIZATION_ID {
         return invalid("`organization_id` query parameter is required");
     }
@@ -569,13 +554,7 @@ mod tests {
     }
 
     async fn post_json(url: String, auth: &str, body: Value) -> (u16, Value) {
-        let response = reqwest::Client::new()
-            .post(url)
-            .header("authorization", auth)
-            .json(&body)
-            .send()
-            .await
-            .expect("the fake answers");
+        let response = reqwest::Client::new().post(url).header("authorization", auth).json(&body).send().await.expect("the fake answers");
         (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
     }
 
@@ -592,7 +571,8 @@ mod tests {
         assert_eq!(status, 200);
         let chat_id = body["chat_id"].as_str().unwrap().to_string();
 
-        let (status, body) = post_json(url("add_user_to_chat"), &basic, json!({"chat_id": chat_id, "user_id": "nobody", "user_type": "customer", "visibility": "all"})).await;
+        let (status, body) =
+            post_json(url("add_user_to_chat"), &basic, json!({"chat_id": chat_id, "user_id": "nobody", "user_type": "customer", "visibility": "all"})).await;
         assert_eq!((status, body["error"]["type"].as_str()), (404, Some("not_found")));
         let (status, _) = post_json(url("deactivate_chat"), &basic, json!({"id": chat_id})).await;
         assert_eq!(status, 200);
@@ -602,7 +582,12 @@ mod tests {
         let send = format!("{}/customer/action/send_event?organization_id={ORGANIZATION_ID}", lc.api_url());
         let (status, _) = post_json(send, "Bearer dal:unknown", json!({"chat_id": chat_id})).await;
         assert_eq!(status, 401);
-        let (status, body) = post_json(format!("{}/v2/customer/token", lc.accounts_url()), "", json!({"grant_type": "cookie", "client_id": "other", "organization_id": ORGANIZATION_ID})).await;
+        let (status, body) = post_json(
+            format!("{}/v2/customer/token", lc.accounts_url()),
+            "",
+            json!({"grant_type": "cookie", "client_id": "other", "organization_id": ORGANIZATION_ID}),
+        )
+        .await;
         assert_eq!((status, body["error"].as_str()), (400, Some("invalid_client")));
         assert_eq!(lc.calls().iter().map(|c| c.status).collect::<Vec<_>>(), [401, 200, 404, 200, 422, 401, 400]);
     }

@@ -279,10 +279,8 @@ pub fn error_body(status: u16, code: &str, message: &str) -> Value {
 }
 
 async fn send_message_external(State(inner): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let lower: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-        .collect();
+    let lower: Vec<(String, String)> =
+        headers.iter().map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
     let parsed = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
     let mut guard = inner.lock().unwrap();
     let expected = format!("Bearer {}", guard.token);
@@ -291,13 +289,8 @@ async fn send_message_external(State(inner): State<Shared>, headers: HeaderMap, 
         (StatusCode::UNAUTHORIZED, error_body(401, "UNAUTHORIZED", "You must be authenticated to call this workflow"))
     } else if let Some(failure) = guard.failures.pop_front() {
         failure
-    } else if let Some(missing) =
-        ["task_id", "chat_id", "message"].into_iter().find(|k| parsed.get(*k).and_then(Value::as_str).is_none_or(str::is_empty))
-    {
-        (
-            StatusCode::BAD_REQUEST,
-            error_body(400, "MISSING_DATA", &format!("Missing parameter for workflow send_message_external: parameter {missing}")),
-        )
+    } else if let Some(missing) = ["task_id", "chat_id", "message"].into_iter().find(|k| parsed.get(*k).and_then(Value::as_str).is_none_or(str::is_empty)) {
+        (StatusCode::BAD_REQUEST, error_body(400, "MISSING_DATA", &format!("Missing parameter for workflow send_message_external: parameter {missing}")))
     } else {
         (StatusCode::OK, json!({"status": "success", "response": {}}))
     };
@@ -347,9 +340,26 @@ mod tests {
         assert_eq!(
             names,
             vec![
-                "channel_id", "close", "company_id", "contacts", "external_chat_id", "get_contact", "interest", "is_bot",
-                "manager_id", "message_id", "message_text", "message_type", "operator", "panel_url", "share_url", "success",
-                "task_id", "thread_id", "title", "wh_type",
+                "channel_id",
+                "close",
+                "company_id",
+                "contacts",
+                "external_chat_id",
+                "get_contact",
+                "interest",
+                "is_bot",
+                "manager_id",
+                "message_id",
+                "message_text",
+                "message_type",
+                "operator",
+                "panel_url",
+                "share_url",
+                "success",
+                "task_id",
+                "thread_id",
+                "title",
+                "wh_type",
             ]
         );
         assert_eq!(hook.get("close"), Some("yes"));

@@ -271,9 +271,7 @@ impl FakeTypebot {
             (requests.len() >= n).then_some(requests)
         })
         .await;
-        found.unwrap_or_else(|| {
-            panic!("expected at least {n} Typebot request(s) within {timeout:?}; got: {:#?}", self.requests())
-        })
+        found.unwrap_or_else(|| panic!("expected at least {n} Typebot request(s) within {timeout:?}; got: {:#?}", self.requests()))
     }
 }
 
@@ -287,10 +285,7 @@ fn error_response(status: u16, code: &str, message: &str) -> (StatusCode, Value)
 }
 
 fn lower_headers(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
-        .collect()
+    headers.iter().map(|(k, v)| (k.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect()
 }
 
 /// Auth and scripted failures, then the JSON body.
@@ -400,13 +395,7 @@ fn record(inner: &mut Inner, uri: &Uri, headers: &HeaderMap, body: &Bytes, statu
     });
 }
 
-async fn start_chat(
-    State(inner): State<Shared>,
-    Path(public_id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn start_chat(State(inner): State<Shared>, Path(public_id): Path<String>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let mut guard = inner.lock().unwrap();
     let (status, response, session_id) = match start_outcome(&mut guard, &public_id, &headers, &body) {
         Ok((response, session_id)) => (StatusCode::OK, response, Some(session_id)),
@@ -450,13 +439,7 @@ fn start_outcome(inner: &mut Inner, public_id: &str, headers: &HeaderMap, raw: &
     Ok((Value::Object(response), session_id))
 }
 
-async fn continue_chat(
-    State(inner): State<Shared>,
-    Path(session_id): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn continue_chat(State(inner): State<Shared>, Path(session_id): Path<String>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let mut guard = inner.lock().unwrap();
     let (status, response) = match continue_outcome(&mut guard, &session_id, &headers, &body) {
         Ok(response) => (StatusCode::OK, response),
@@ -481,11 +464,8 @@ fn continue_outcome(inner: &mut Inner, session_id: &str, headers: &HeaderMap, ra
         && !items.iter().any(|item| item.trim().eq_ignore_ascii_case(message.trim()))
     {
         // Typebot's engine: the retry bubble and the same input again.
-        let retry = Step {
-            bubbles: vec![rich_text(json!([{"type": "p", "children": [{"text": RETRY_MESSAGE}]}]))],
-            input: current_input.clone(),
-            actions: Vec::new(),
-        };
+        let retry =
+            Step { bubbles: vec![rich_text(json!([{"type": "p", "children": [{"text": RETRY_MESSAGE}]}]))], input: current_input.clone(), actions: Vec::new() };
         return Ok(Value::Object(chat_fields(inner, Some(&retry), session.step, &message, &session.variables)));
     }
     // Without a script the echo step repeats forever.

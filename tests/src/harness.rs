@@ -17,16 +17,11 @@ impl TestHost {
     /// Parse `toml` and start the host. Panics with the configuration and
     /// the error when either step fails.
     pub async fn start(toml: String) -> TestHost {
-        let config = switchboard::Config::from_toml_str(&toml)
-            .unwrap_or_else(|e| panic!("the host rejected the test configuration: {e:#}\n--- config ---\n{toml}"));
-        let server = switchboard::Server::start(config)
-            .await
-            .unwrap_or_else(|e| panic!("the host failed to start: {e:#}\n--- config ---\n{toml}"));
+        let config =
+            switchboard::Config::from_toml_str(&toml).unwrap_or_else(|e| panic!("the host rejected the test configuration: {e:#}\n--- config ---\n{toml}"));
+        let server = switchboard::Server::start(config).await.unwrap_or_else(|e| panic!("the host failed to start: {e:#}\n--- config ---\n{toml}"));
         let addr = server.local_addr();
-        let client = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .expect("building an HTTP client");
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().expect("building an HTTP client");
         TestHost { server: Some(server), addr, client }
     }
 
@@ -75,12 +70,7 @@ impl TestHost {
 
     /// `GET` a path and return the status and the response text.
     pub async fn get(&self, path: &str) -> (StatusCode, String) {
-        let response = self
-            .client
-            .get(self.url(path))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {path} from the host failed: {e}"));
+        let response = self.client.get(self.url(path)).send().await.unwrap_or_else(|e| panic!("GET {path} from the host failed: {e}"));
         let status = response.status();
         let text = response.text().await.unwrap_or_else(|e| panic!("reading the response of GET {path}: {e}"));
         (status, text)
@@ -261,31 +251,18 @@ impl HostConfig {
 
 /// One `[[connector]]` table.
 pub fn connector_toml(id: &str, fallback: &str, channel: &str, provider: &str) -> String {
-    format!(
-        "[[connector]]\nid = {}\nfallback_message = {}\nchannel = {channel}\nprovider = {provider}\n",
-        toml_string(id),
-        toml_string(fallback)
-    )
+    format!("[[connector]]\nid = {}\nfallback_message = {}\nchannel = {channel}\nprovider = {provider}\n", toml_string(id), toml_string(fallback))
 }
 
 /// `{ plugin = "bitrix24", application_token = "app-token-123", portal_url = "<fake>" }`.
 pub fn bitrix_channel(bitrix: &FakeBitrix) -> String {
-    format!(
-        "{{ plugin = \"bitrix24\", application_token = {}, portal_url = {} }}",
-        toml_string(APP_TOKEN),
-        toml_string(&bitrix.client_endpoint())
-    )
+    format!("{{ plugin = \"bitrix24\", application_token = {}, portal_url = {} }}", toml_string(APP_TOKEN), toml_string(&bitrix.client_endpoint()))
 }
 
 /// `{ plugin = "dify", mode = "<mode>", base_url = "<fake>", api_key = "<key>" }`.
 /// Modes: `chatflow`, `workflow`, `agent`.
 pub fn dify_provider(dify: &FakeDify, mode: &str) -> String {
-    format!(
-        "{{ plugin = \"dify\", mode = {}, base_url = {}, api_key = {} }}",
-        toml_string(mode),
-        toml_string(&dify.base_url()),
-        toml_string(&dify.api_key())
-    )
+    format!("{{ plugin = \"dify\", mode = {}, base_url = {}, api_key = {} }}", toml_string(mode), toml_string(&dify.base_url()), toml_string(&dify.api_key()))
 }
 
 /// `{ plugin = "<name>" }` plus extra `key = value` pairs (values already TOML).
@@ -306,11 +283,7 @@ mod tests {
     fn renders_a_config() {
         let toml = HostConfig::default()
             .plugin("echo", "/tmp/echo.wasm")
-            .connector(
-                "a",
-                "{ plugin = \"bitrix24\" }",
-                &plugin_table("echo", &[("allowed_hosts", "[\"127.0.0.1:1\"]".into())]),
-            )
+            .connector("a", "{ plugin = \"bitrix24\" }", &plugin_table("echo", &[("allowed_hosts", "[\"127.0.0.1:1\"]".into())]))
             .render();
         let config = switchboard::Config::from_toml_str(&toml).expect("the rendered configuration parses");
         assert_eq!(config.store, "memory");

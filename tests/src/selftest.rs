@@ -17,8 +17,7 @@ async fn post_json(url: &str, key: Option<&str>, body: Value) -> (u16, String, S
     }
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
-    let content_type =
-        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     (status, content_type, response.text().await.unwrap())
 }
 
@@ -28,18 +27,14 @@ fn chat(query: &str, mode: &str, conversation_id: &str) -> Value {
 
 /// `data:` payloads of an SSE body, parsed.
 fn sse_data(body: &str) -> Vec<Value> {
-    body.split("\n\n")
-        .filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data: ")))
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect()
+    body.split("\n\n").filter_map(|event| event.lines().find_map(|l| l.strip_prefix("data: "))).map(|d| serde_json::from_str(d).unwrap()).collect()
 }
 
 #[tokio::test]
 async fn fake_bitrix_records_json_and_form_calls_and_fails_on_demand() {
     let bitrix = FakeBitrix::start().await;
     let url = format!("{}imbot.message.add", bitrix.client_endpoint());
-    let (status, _, body) =
-        post_json(&url, None, json!({"auth": "tok", "BOT_ID": 55, "DIALOG_ID": "17", "MESSAGE": "hi"})).await;
+    let (status, _, body) = post_json(&url, None, json!({"auth": "tok", "BOT_ID": 55, "DIALOG_ID": "17", "MESSAGE": "hi"})).await;
     assert_eq!(status, 200);
     let body: Value = serde_json::from_str(&body).unwrap();
     assert!(body["result"].as_u64().unwrap() > 0);
@@ -59,10 +54,7 @@ async fn fake_bitrix_records_json_and_form_calls_and_fails_on_demand() {
     bitrix.fail_next(1, 401, "expired_token", "The access token provided has expired.");
     let (status, _, body) = post_json(&url, None, json!({"auth": "old"})).await;
     assert_eq!(status, 401);
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap(),
-        json!({"error": "expired_token", "error_description": "The access token provided has expired."})
-    );
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!({"error": "expired_token", "error_description": "The access token provided has expired."}));
     let (status, _, _) = post_json(&url, None, json!({"auth": "new"})).await;
     assert_eq!(status, 200);
 
@@ -81,12 +73,7 @@ async fn fake_bitrix_records_json_and_form_calls_and_fails_on_demand() {
 async fn refresh(bitrix: &FakeBitrix, client_id: &str, secret: &str, refresh_token: &str) -> (u16, Value) {
     let response = client()
         .get(format!("{}/oauth/token/", bitrix.oauth_url()))
-        .query(&[
-            ("grant_type", "refresh_token"),
-            ("client_id", client_id),
-            ("client_secret", secret),
-            ("refresh_token", refresh_token),
-        ])
+        .query(&[("grant_type", "refresh_token"), ("client_id", client_id), ("client_secret", secret), ("refresh_token", refresh_token)])
         .send()
         .await
         .unwrap();
@@ -101,10 +88,7 @@ async fn fake_bitrix_expires_tokens_until_a_refreshed_one_is_used() {
     bitrix.expire_next("imbot.message.add", 5);
     let (status, _, body) = post_json(&add, None, json!({"auth": "event-token", "MESSAGE": "one"})).await;
     assert_eq!(status, 401);
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap(),
-        json!({"error": "expired_token", "error_description": "The access token provided has expired."})
-    );
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!({"error": "expired_token", "error_description": "The access token provided has expired."}));
     // Other methods are not affected.
     let answer = format!("{}imbot.command.answer", bitrix.client_endpoint());
     assert_eq!(post_json(&answer, None, json!({"auth": "event-token", "MESSAGE": "answer"})).await.0, 200);
@@ -151,10 +135,7 @@ async fn fake_bitrix_rate_limits_and_fails_the_kth_call() {
     for _ in 0..2 {
         let (status, _, body) = post_json(&add, None, json!({"auth": "t"})).await;
         assert_eq!(status, 503);
-        assert_eq!(
-            serde_json::from_str::<Value>(&body).unwrap(),
-            json!({"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"})
-        );
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!({"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"}));
     }
     bitrix.throttle_next(1, 7);
     let response = client().post(&add).json(&json!({"auth": "t"})).send().await.unwrap();
@@ -200,10 +181,7 @@ async fn fake_dify_blocking_chat_and_conversations() {
 
     let (status, _, body) = post_json(&url, Some("wrong"), chat("hi", "blocking", "")).await;
     assert_eq!(status, 401);
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap(),
-        json!({"code": "unauthorized", "message": "Access token is invalid", "status": 401})
-    );
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!({"code": "unauthorized", "message": "Access token is invalid", "status": 401}));
 
     let (status, _, body) = post_json(&url, Some("dify-key"), chat("hi", "blocking", "")).await;
     assert_eq!(status, 200);
@@ -225,20 +203,15 @@ async fn fake_dify_blocking_chat_and_conversations() {
     dify.forget_conversations();
     let (status, _, body) = post_json(&url, Some("dify-key"), chat("again", "blocking", &conversation)).await;
     assert_eq!(status, 404);
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap(),
-        json!({"status": 404, "code": "not_found", "message": "Conversation Not Exists."})
-    );
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!({"status": 404, "code": "not_found", "message": "Conversation Not Exists."}));
 
-    let (status, _, body) =
-        post_json(&url, Some("dify-key"), json!({"inputs": {"BOT_ID": 55}, "query": "x", "user": "u"})).await;
+    let (status, _, body) = post_json(&url, Some("dify-key"), json!({"inputs": {"BOT_ID": 55}, "query": "x", "user": "u"})).await;
     assert_eq!(status, 400);
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["message"], "BOT_ID in input form must be a string");
 
     dify.set_max_input_length(Some(48));
     let long = "x".repeat(49);
-    let (status, _, body) =
-        post_json(&url, Some("dify-key"), json!({"inputs": {"access_token": long}, "query": "x", "user": "u"})).await;
+    let (status, _, body) = post_json(&url, Some("dify-key"), json!({"inputs": {"access_token": long}, "query": "x", "user": "u"})).await;
     assert_eq!(status, 400);
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap(),
@@ -277,8 +250,7 @@ async fn fake_dify_agent_streams() {
     assert!(body.contains("data: {\"event\": \"agent_message\""), "spaced JSON expected: {body}");
     assert!(body.contains("data: {\"event\":\"agent_message\","), "compact JSON expected: {body}");
     let events = sse_data(&body);
-    let answer: String =
-        events.iter().filter(|e| e["event"] == "agent_message").map(|e| e["answer"].as_str().unwrap()).collect();
+    let answer: String = events.iter().filter(|e| e["event"] == "agent_message").map(|e| e["answer"].as_str().unwrap()).collect();
     assert_eq!(answer, "Hello from the agent.");
     assert!(events.iter().filter(|e| e["event"] == "agent_message").count() >= 3);
     assert!(events.iter().any(|e| e["event"] == "agent_thought"));
@@ -301,8 +273,7 @@ async fn fake_dify_chatflow_streams_message_events() {
     let (status, _, body) = post_json(&url, Some("dify-key"), chat("stream me", "streaming", "")).await;
     assert_eq!(status, 200);
     let events = sse_data(&body);
-    let answer: String =
-        events.iter().filter(|e| e["event"] == "message").map(|e| e["answer"].as_str().unwrap()).collect();
+    let answer: String = events.iter().filter(|e| e["event"] == "message").map(|e| e["answer"].as_str().unwrap()).collect();
     assert_eq!(answer, "Dify says: stream me");
     assert!(events.iter().any(|e| e["event"] == "workflow_finished"));
     assert_eq!(events.last().unwrap()["event"], "message_end");
@@ -313,12 +284,7 @@ async fn fake_dify_workflows() {
     let dify = FakeDify::start().await;
     let url = format!("{}/workflows/run", dify.base_url());
     dify.set_workflow_outputs(json!({"answer": "ok", "topic": "billing"}));
-    let (status, _, body) = post_json(
-        &url,
-        Some("dify-key"),
-        json!({"inputs": {"MESSAGE": "hi"}, "response_mode": "blocking", "user": "u"}),
-    )
-    .await;
+    let (status, _, body) = post_json(&url, Some("dify-key"), json!({"inputs": {"MESSAGE": "hi"}, "response_mode": "blocking", "user": "u"})).await;
     assert_eq!(status, 200);
     let body: Value = serde_json::from_str(&body).unwrap();
     assert!(body["task_id"].is_string() && body["workflow_run_id"].is_string());
@@ -329,8 +295,7 @@ async fn fake_dify_workflows() {
         assert!(body["data"].get(key).is_some(), "data.{key} missing");
     }
 
-    let (status, _, body) =
-        post_json(&url, Some("dify-key"), json!({"inputs": {}, "response_mode": "streaming", "user": "u"})).await;
+    let (status, _, body) = post_json(&url, Some("dify-key"), json!({"inputs": {}, "response_mode": "streaming", "user": "u"})).await;
     assert_eq!(status, 200);
     let events = sse_data(&body);
     let last = events.last().unwrap();

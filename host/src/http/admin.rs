@@ -109,7 +109,11 @@ pub async fn replay_dead_letter(State(app): State<Arc<App>>, Path(id): Path<Stri
 }
 
 /// `POST /admin/dead-letters/replay`: every dead letter (of one connector).
-pub async fn replay_dead_letters(State(app): State<Arc<App>>, Query(filter): Query<DeadLetterFilter>, headers: HeaderMap) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn replay_dead_letters(
+    State(app): State<Arc<App>>,
+    Query(filter): Query<DeadLetterFilter>,
+    headers: HeaderMap,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     authorize(&app, &headers)?;
     let mut replayed = Vec::new();
     for dead in app.queue.dead_letters(filter.connector.as_deref()).await.map_err(AppError::from)? {
@@ -145,16 +149,8 @@ fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = app.admin_token.as_deref() else {
         return Err(ApiError::NotFound("the admin API is disabled: set `admin_token` in the configuration".into()));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized("missing or wrong admin token".into()))
-    }
+    let given = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()).and_then(|value| value.strip_prefix("Bearer ")).unwrap_or_default();
+    if constant_time_eq(given.as_bytes(), expected.as_bytes()) { Ok(()) } else { Err(ApiError::Unauthorized("missing or wrong admin token".into())) }
 }
 
 /// Compare without revealing where the first difference is.

@@ -13,19 +13,10 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 /// `POST /hooks/{connector}`: a platform event.
-pub async fn platform_webhook(
-    State(app): State<Arc<App>>,
-    Path(connector_id): Path<String>,
-    request: Request,
-) -> Result<Response, ApiError> {
+pub async fn platform_webhook(State(app): State<Arc<App>>, Path(connector_id): Path<String>, request: Request) -> Result<Response, ApiError> {
     let connector = app.connector(&connector_id)?;
     let request = to_plugin_request(request).await?;
-    let translated = app
-        .runtime
-        .translate_in(&connector.channel, request)
-        .await
-        .map_err(ApiError::from)?
-        .map_err(|e| rejected(&connector, e))?;
+    let translated = app.runtime.translate_in(&connector.channel, request).await.map_err(ApiError::from)?.map_err(|e| rejected(&connector, e))?;
     let mut jobs = Vec::with_capacity(translated.messages.len() + translated.direct_replies.len());
     for message in translated.messages {
         let id = Some(message.id.clone());
@@ -52,12 +43,7 @@ pub async fn provider_callback(
     };
     let origin = if target.plugin.name == connector.provider.plugin.name { Origin::Provider } else { Origin::Handoff };
     let request = to_plugin_request(request).await?;
-    let result = app
-        .runtime
-        .handle_callback(target, request)
-        .await
-        .map_err(ApiError::from)?
-        .map_err(|e| rejected(&connector, e))?;
+    let result = app.runtime.handle_callback(target, request).await.map_err(ApiError::from)?.map_err(|e| rejected(&connector, e))?;
     let jobs = result
         .replies
         .into_iter()
@@ -99,11 +85,7 @@ async fn to_plugin_request(request: Request) -> Result<HttpRequest, ApiError> {
     Ok(HttpRequest {
         method: parts.method.to_string(),
         path_with_query: uri.path_and_query().map_or_else(|| uri.path().to_string(), |p| p.to_string()),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
-            .collect(),
+        headers: parts.headers.iter().map(|(name, value)| (name.as_str().to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned())).collect(),
         body: body.to_vec(),
     })
 }
@@ -130,7 +112,5 @@ fn into_response(response: Option<HttpResponse>) -> Response {
     for (name, value) in &response.headers {
         builder = builder.header(name, value);
     }
-    builder
-        .body(axum::body::Body::from(response.body))
-        .unwrap_or_else(|_| StatusCode::OK.into_response())
+    builder.body(axum::body::Body::from(response.body)).unwrap_or_else(|_| StatusCode::OK.into_response())
 }

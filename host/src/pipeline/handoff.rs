@@ -30,10 +30,7 @@ impl Pipeline {
             return;
         };
         let customer = record.customer.clone().unwrap_or_else(|| Sender { id: String::new(), display_name: None, is_bot: false });
-        let outcome = self
-            .runtime
-            .start_handoff(handoff, conversation.clone(), customer, reason.to_string(), record.transcript.clone())
-            .await;
+        let outcome = self.runtime.start_handoff(handoff, conversation.clone(), customer, reason.to_string(), record.transcript.clone()).await;
         match flatten(outcome) {
             Ok(()) => {
                 tracing::info!(reason, plugin = %handoff.plugin.name, "conversation handed to a human operator");

@@ -298,7 +298,8 @@ impl Pipeline {
             }
             delivered += 1;
             if delivered < deliveries.len() {
-                let job = Job::Outbox { connector: connector.id.clone(), conversation: reply.conversation.id.clone(), deliveries: deliveries.to_vec(), delivered };
+                let job =
+                    Job::Outbox { connector: connector.id.clone(), conversation: reply.conversation.id.clone(), deliveries: deliveries.to_vec(), delivered };
                 if let Err(error) = progress.save(job, None).await {
                     return Outcome::Retry { reason: format!("could not record a delivery: {error}"), after: None };
                 }
@@ -330,4 +331,3 @@ fn handoff_request(messages: &[OutboundMessage]) -> Option<String> {
         _ => None,
     })
 }
-

@@ -3,7 +3,7 @@
 //! is unreachable). Each Redis test uses its own namespace.
 
 use super::*;
-use crate::store::{RedisStore, Redb};
+use crate::store::{Redb, RedisStore};
 
 fn unique(prefix: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -67,7 +67,11 @@ async fn duplicates_are_dropped_within_and_across_batches(queue: &dyn QueueBacke
     let again = queue.enqueue(batch(vec![item(&tenant, "c1", AdminAction::Reset, Some(&key))])).await.unwrap();
     assert_eq!(again, Enqueued { accepted: 0, duplicates: 1 });
     let other = unique("support:msg");
-    let twice = vec![item(&tenant, "c2", AdminAction::Reset, Some(&other)), item(&tenant, "c2", AdminAction::Reset, Some(&other)), item(&tenant, "c2", AdminAction::Return, None)];
+    let twice = vec![
+        item(&tenant, "c2", AdminAction::Reset, Some(&other)),
+        item(&tenant, "c2", AdminAction::Reset, Some(&other)),
+        item(&tenant, "c2", AdminAction::Return, None),
+    ];
     assert_eq!(queue.enqueue(batch(twice)).await.unwrap(), Enqueued { accepted: 2, duplicates: 1 });
     assert_eq!(queue.claim(&tenant, 10, LEASE).await.unwrap().len(), 2, "one lane per conversation");
 }
@@ -190,7 +194,11 @@ async fn embedded_queue_keeps_jobs_dedupe_and_dead_letters_across_a_restart() {
     let tenant = "t";
     let (kept_id, dead_id) = {
         let queue = LocalQueue::persistent(Redb::open(dir.path()).unwrap()).await.unwrap();
-        let items = vec![item(tenant, "done", AdminAction::Reset, Some("k-done")), item(tenant, "kept", AdminAction::Return, Some("k-kept")), item(tenant, "dead", AdminAction::Reset, None)];
+        let items = vec![
+            item(tenant, "done", AdminAction::Reset, Some("k-done")),
+            item(tenant, "kept", AdminAction::Return, Some("k-kept")),
+            item(tenant, "dead", AdminAction::Reset, None),
+        ];
         queue.enqueue(batch(items)).await.unwrap();
         let leases = queue.claim(tenant, 10, LEASE).await.unwrap();
         let by = |c: &str| leases.iter().find(|l| l.envelope.job.conversation_id() == c).unwrap().clone();

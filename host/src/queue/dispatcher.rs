@@ -81,11 +81,8 @@ impl Dispatcher {
             in_flight: AtomicU64::new(0),
         });
         let global = Arc::new(Semaphore::new(self.limits.max_in_flight.max(1)));
-        let per_tenant: HashMap<String, Arc<Semaphore>> = self
-            .tenants
-            .iter()
-            .map(|tenant| (tenant.clone(), Arc::new(Semaphore::new(self.limits.max_in_flight_per_tenant.max(1)))))
-            .collect();
+        let per_tenant: HashMap<String, Arc<Semaphore>> =
+            self.tenants.iter().map(|tenant| (tenant.clone(), Arc::new(Semaphore::new(self.limits.max_in_flight_per_tenant.max(1))))).collect();
         let keeper = tokio::spawn(keep_leases(Arc::clone(&shared), self.limits.lease, stopped.clone()));
         let mut running = JoinSet::new();
         let mut start = 0usize;

@@ -122,10 +122,7 @@ impl LocalQueue {
     }
 
     /// Write to the journal (a no-op in memory).
-    async fn journal(
-        &self,
-        work: impl FnOnce(&redb::WriteTransaction) -> Result<(), crate::store::StoreError> + Send + 'static,
-    ) -> Result<(), QueueError> {
+    async fn journal(&self, work: impl FnOnce(&redb::WriteTransaction) -> Result<(), crate::store::StoreError> + Send + 'static) -> Result<(), QueueError> {
         match &self.journal {
             Some(redb) => redb.write(work).await.map_err(|e| QueueError::Unavailable(e.to_string())),
             None => Ok(()),
@@ -353,8 +350,7 @@ impl QueueBackend for LocalQueue {
 
     async fn dead_letters(&self, connector: Option<&str>) -> Result<Vec<DeadLetter>, QueueError> {
         let lanes = self.lanes();
-        let mut dead: Vec<DeadLetter> =
-            lanes.dead.values().filter(|d| connector.is_none_or(|c| d.envelope.job.connector() == c)).cloned().collect();
+        let mut dead: Vec<DeadLetter> = lanes.dead.values().filter(|d| connector.is_none_or(|c| d.envelope.job.connector() == c)).cloned().collect();
         dead.sort_by_key(|d| d.buried_ms);
         Ok(dead)
     }

@@ -73,10 +73,7 @@ impl Job {
     /// The connector the job belongs to.
     pub fn connector(&self) -> &str {
         match self {
-            Job::Answer { connector, .. }
-            | Job::Deliver { connector, .. }
-            | Job::Admin { connector, .. }
-            | Job::Outbox { connector, .. } => connector,
+            Job::Answer { connector, .. } | Job::Deliver { connector, .. } | Job::Admin { connector, .. } | Job::Outbox { connector, .. } => connector,
         }
     }
 

@@ -17,7 +17,6 @@ use redis::aio::ConnectionManager;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-
 /// Shared by every host instance on the same Redis.
 pub struct RedisQueue {
     connection: ConnectionManager,
@@ -339,11 +338,8 @@ impl QueueBackend for RedisQueue {
     }
 
     async fn dead_letters(&self, connector: Option<&str>) -> Result<Vec<DeadLetter>, QueueError> {
-        let values: Vec<Vec<u8>> = redis::cmd("HVALS")
-            .arg(format!("{}dead", self.prefix))
-            .query_async(&mut self.connection.clone())
-            .await
-            .map_err(unavailable)?;
+        let values: Vec<Vec<u8>> =
+            redis::cmd("HVALS").arg(format!("{}dead", self.prefix)).query_async(&mut self.connection.clone()).await.map_err(unavailable)?;
         let mut dead = values.iter().map(|bytes| decode::<DeadLetter>(bytes)).collect::<Result<Vec<_>, _>>()?;
         dead.retain(|d| connector.is_none_or(|c| d.envelope.job.connector() == c));
         dead.sort_by_key(|d| d.buried_ms);
@@ -351,12 +347,8 @@ impl QueueBackend for RedisQueue {
     }
 
     async fn replay(&self, id: &str) -> Result<bool, QueueError> {
-        let stored: Option<Vec<u8>> = redis::cmd("HGET")
-            .arg(format!("{}dead", self.prefix))
-            .arg(id)
-            .query_async(&mut self.connection.clone())
-            .await
-            .map_err(unavailable)?;
+        let stored: Option<Vec<u8>> =
+            redis::cmd("HGET").arg(format!("{}dead", self.prefix)).arg(id).query_async(&mut self.connection.clone()).await.map_err(unavailable)?;
         let Some(stored) = stored else { return Ok(false) };
         let mut envelope = decode::<DeadLetter>(&stored)?.envelope;
         envelope.attempt = 0;
@@ -377,12 +369,8 @@ impl QueueBackend for RedisQueue {
     }
 
     async fn delete_dead(&self, id: &str) -> Result<bool, QueueError> {
-        let removed: i64 = redis::cmd("HDEL")
-            .arg(format!("{}dead", self.prefix))
-            .arg(id)
-            .query_async(&mut self.connection.clone())
-            .await
-            .map_err(unavailable)?;
+        let removed: i64 =
+            redis::cmd("HDEL").arg(format!("{}dead", self.prefix)).arg(id).query_async(&mut self.connection.clone()).await.map_err(unavailable)?;
         Ok(removed == 1)
     }
 

@@ -65,14 +65,7 @@ mod tests {
     use crate::queue::{AdminAction, Job};
 
     fn policy(attempts: u32, max_age_seconds: u64) -> RetryPolicy {
-        RetryPolicy::new(&RetryConfig {
-            attempts,
-            initial_backoff_ms: 100,
-            max_backoff_ms: 1_000,
-            multiplier: 2.0,
-            jitter: 0.2,
-            max_age_seconds,
-        })
+        RetryPolicy::new(&RetryConfig { attempts, initial_backoff_ms: 100, max_backoff_ms: 1_000, multiplier: 2.0, jitter: 0.2, max_age_seconds })
     }
 
     fn envelope(attempt: u32, created_ms: u64) -> Envelope {

@@ -62,9 +62,7 @@ impl host::Host for PluginState {
 /// Epoch deadlines do not interrupt a guest blocked in a host call, so every
 /// state call carries its own timeout.
 async fn bounded<T>(call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
-    tokio::time::timeout(STATE_CALL_TIMEOUT, call)
-        .await
-        .unwrap_or_else(|_| Err(StoreError::Unavailable("state store timed out".into())))
+    tokio::time::timeout(STATE_CALL_TIMEOUT, call).await.unwrap_or_else(|_| Err(StoreError::Unavailable("state store timed out".into())))
 }
 
 fn into_wit(error: StoreError) -> StateError {

@@ -10,9 +10,8 @@ pub use policy::AllowList;
 pub use sandbox::PluginContext;
 
 use crate::bindings::{
-    AddressedReply, CallbackResult, ChannelPluginPre, ConversationEvent, ConversationRef, HandoffPluginPre,
-    HttpRequest, InboundMessage, OutboundMessage, PluginError, ProviderPluginPre, RequestError, Sender,
-    TranscriptEntry, Translated,
+    AddressedReply, CallbackResult, ChannelPluginPre, ConversationEvent, ConversationRef, HandoffPluginPre, HttpRequest, InboundMessage, OutboundMessage,
+    PluginError, ProviderPluginPre, RequestError, Sender, TranscriptEntry, Translated,
 };
 use crate::config::SandboxConfig;
 use anyhow::Context as _;
@@ -92,9 +91,11 @@ impl Runtime {
     /// Compile and add a plugin; a plugin with the same name is replaced.
     pub fn add_plugin(&mut self, name: &str, wasm: &[u8]) -> anyhow::Result<()> {
         let component = compile_cached(&self.engine, wasm).with_context(|| format!("plugin `{name}` is not a valid WebAssembly component"))?;
-        let pre = self.linker.instantiate_pre(&component).map_err(anyhow::Error::from).with_context(|| {
-            format!("plugin `{name}` imports something the host does not provide (it must target switchboard:plugin@0.1)")
-        })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("plugin `{name}` imports something the host does not provide (it must target switchboard:plugin@0.1)"))?;
         let kind = if let Ok(channel) = ChannelPluginPre::new(pre.clone()) {
             PluginKind::Channel(channel)
         } else if let Ok(provider) = ProviderPluginPre::new(pre.clone()) {
@@ -102,9 +103,7 @@ impl Runtime {
         } else if let Ok(handoff) = HandoffPluginPre::new(pre) {
             PluginKind::Handoff(handoff)
         } else {
-            anyhow::bail!(
-                "plugin `{name}` exports none of the `channel`, `provider` or `handoff` interfaces of switchboard:plugin@0.1"
-            );
+            anyhow::bail!("plugin `{name}` exports none of the `channel`, `provider` or `handoff` interfaces of switchboard:plugin@0.1");
         };
         self.plugins.insert(name.to_string(), Arc::new(Plugin { name: name.to_string(), kind }));
         Ok(())
@@ -262,9 +261,7 @@ impl Runtime {
         // Yield to the scheduler at every epoch tick so a busy guest never
         // holds a runtime thread, and trap once the deadline has passed.
         let started = Instant::now();
-        store.epoch_deadline_callback(move |_| {
-            if started.elapsed() >= timeout { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Yield(1)) }
-        });
+        store.epoch_deadline_callback(move |_| if started.elapsed() >= timeout { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Yield(1)) });
         store.set_epoch_deadline(1);
         // The epoch stops guest code; this timeout also stops a guest waiting
         // in a host call (HTTP, state) past its deadline.

@@ -44,8 +44,7 @@ impl AllowList {
 }
 
 fn parse_host_list(value: &str) -> Vec<String> {
-    let items: Vec<String> = serde_json::from_str(value)
-        .unwrap_or_else(|_| value.split(',').map(str::to_string).collect());
+    let items: Vec<String> = serde_json::from_str(value).unwrap_or_else(|_| value.split(',').map(str::to_string).collect());
     items.into_iter().map(|item| item.trim().to_ascii_lowercase()).filter(|item| !item.is_empty()).collect()
 }
 
@@ -89,8 +88,7 @@ impl WasiHttpHooks for OutboundPolicy {
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>> + Send>
-    {
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>> + Send> {
         drop(fut);
         let uri = request.uri();
         let host = uri.host().unwrap_or_default().to_string();
@@ -139,11 +137,7 @@ mod tests {
 
     #[test]
     fn derives_hosts_from_url_settings_and_explicit_list() {
-        let allow = list(&[
-            ("base_url", "https://api.dify.ai/v1"),
-            ("api_key", "not-a-url"),
-            ("allowed_hosts", r#"["*.bitrix24.com", "127.0.0.1:8080"]"#),
-        ]);
+        let allow = list(&[("base_url", "https://api.dify.ai/v1"), ("api_key", "not-a-url"), ("allowed_hosts", r#"["*.bitrix24.com", "127.0.0.1:8080"]"#)]);
         assert!(allow.allows("api.dify.ai", 443));
         assert!(!allow.allows("api.dify.ai", 80));
         assert!(allow.allows("acme.bitrix24.com", 443));

@@ -93,9 +93,7 @@ async fn reopen(dir: &std::path::Path) -> EmbeddedStore {
 #[tokio::test]
 async fn redis_backend() {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let store = RedisStore::connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("the Redis state tests need a Redis server at {url} (set REDIS_URL): {e:#}"));
+    let store = RedisStore::connect(&url).await.unwrap_or_else(|e| panic!("the Redis state tests need a Redis server at {url} (set REDIS_URL): {e:#}"));
     suite(&store).await;
 }
 

@@ -54,10 +54,7 @@ impl Redb {
     /// Run `work` in a write transaction shared with other writes; resolves
     /// once the transaction is durably committed. `work` must validate
     /// before it writes: an error does not undo its partial writes.
-    pub async fn write<R: Send + 'static>(
-        &self,
-        work: impl FnOnce(&WriteTransaction) -> Result<R, StoreError> + Send + 'static,
-    ) -> Result<R, StoreError> {
+    pub async fn write<R: Send + 'static>(&self, work: impl FnOnce(&WriteTransaction) -> Result<R, StoreError> + Send + 'static) -> Result<R, StoreError> {
         let (done, result) = oneshot::channel();
         let apply = Box::new(move |txn: &WriteTransaction| work(txn).map(|value| Box::new(value) as Output));
         self.writer.send(PendingWrite { apply, done }).map_err(|_| StoreError::Unavailable("the store writer stopped".into()))?;
@@ -66,10 +63,7 @@ impl Redb {
     }
 
     /// Run `work` on a read snapshot, off the async runtime.
-    pub async fn read<R: Send + 'static>(
-        &self,
-        work: impl FnOnce(&redb::ReadTransaction) -> Result<R, StoreError> + Send + 'static,
-    ) -> Result<R, StoreError> {
+    pub async fn read<R: Send + 'static>(&self, work: impl FnOnce(&redb::ReadTransaction) -> Result<R, StoreError> + Send + 'static) -> Result<R, StoreError> {
         let db = Arc::clone(&self.db);
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_read().map_err(failed)?;

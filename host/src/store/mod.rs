@@ -11,8 +11,8 @@ mod embedded;
 mod memory;
 mod redis;
 
-pub use embedded::{EmbeddedStore, Redb};
 pub(crate) use embedded::failed;
+pub use embedded::{EmbeddedStore, Redb};
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 

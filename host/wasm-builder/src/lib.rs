@@ -30,10 +30,7 @@ pub fn build_guests(dir: &Path, prefix: &str) -> Vec<Built> {
     ensure_target();
     let target_dir = workspace.join("target").join("guests");
     let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cargo
-        .current_dir(&workspace)
-        .args(["build", "--profile", "plugin", "--target", TARGET, "--target-dir"])
-        .arg(&target_dir);
+    cargo.current_dir(&workspace).args(["build", "--profile", "plugin", "--target", TARGET, "--target-dir"]).arg(&target_dir);
     for (package, _) in &guests {
         cargo.args(["-p", package]);
     }
@@ -45,28 +42,20 @@ pub fn build_guests(dir: &Path, prefix: &str) -> Vec<Built> {
     assert!(status.success(), "building the wasm plugins under {} failed (see the errors above)", dir.display());
     guests
         .into_iter()
-        .map(|(package, name)| Built {
-            name,
-            path: target_dir.join(TARGET).join("plugin").join(format!("{}.wasm", package.replace('-', "_"))),
-        })
+        .map(|(package, name)| Built { name, path: target_dir.join(TARGET).join("plugin").join(format!("{}.wasm", package.replace('-', "_"))) })
         .collect()
 }
 
 /// Write `const {const_name}: &[(&str, &[u8])]` embedding every built guest.
 pub fn write_embedded(built: &[Built], const_name: &str, file: &str) {
-    let entries: String = built
-        .iter()
-        .map(|b| format!("    ({:?}, include_bytes!({:?})),\n", b.name, b.path.display().to_string()))
-        .collect();
+    let entries: String = built.iter().map(|b| format!("    ({:?}, include_bytes!({:?})),\n", b.name, b.path.display().to_string())).collect();
     write_out(file, &format!("pub const {const_name}: &[(&str, &[u8])] = &[\n{entries}];\n"));
 }
 
 /// Write `pub const {NAME}: &str = "path"` for every built guest.
 pub fn write_paths(built: &[Built], file: &str) {
-    let consts: String = built
-        .iter()
-        .map(|b| format!("pub const {}: &str = {:?};\n", b.name.to_uppercase().replace('-', "_"), b.path.display().to_string()))
-        .collect();
+    let consts: String =
+        built.iter().map(|b| format!("pub const {}: &str = {:?};\n", b.name.to_uppercase().replace('-', "_"), b.path.display().to_string())).collect();
     write_out(file, &consts);
 }
 

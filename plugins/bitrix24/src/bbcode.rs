@@ -13,8 +13,7 @@ const RULE: &str = "————————————";
 
 /// Convert Markdown to Bitrix24 BBCode.
 pub fn markdown_to_bbcode(markdown: &str) -> String {
-    let options =
-        Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES | Options::ENABLE_TASKLISTS;
+    let options = Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES | Options::ENABLE_TASKLISTS;
     let mut writer = BbWriter::new();
     for event in Parser::new_ext(markdown, options) {
         writer.event(event);
@@ -83,9 +82,7 @@ impl BbWriter {
 
     fn start(&mut self, tag: Tag) {
         match tag {
-            Tag::Paragraph | Tag::HtmlBlock | Tag::DefinitionList | Tag::Table(_) => {
-                self.begin_block()
-            }
+            Tag::Paragraph | Tag::HtmlBlock | Tag::DefinitionList | Tag::Table(_) => self.begin_block(),
             Tag::Heading { .. } => {
                 self.begin_block();
                 self.write("[B]");
@@ -103,9 +100,7 @@ impl BbWriter {
                 if self.lists.is_empty() {
                     self.begin_block();
                 }
-                self.lists.push(ListState {
-                    next_number: first_number,
-                });
+                self.lists.push(ListState { next_number: first_number });
             }
             Tag::Item => self.start_item(),
             Tag::FootnoteDefinition(label) => {
@@ -207,9 +202,7 @@ impl BbWriter {
         self.ensure_line_start();
         let depth = self.lists.len().saturating_sub(1);
         let marker = match self.lists.last_mut() {
-            Some(ListState {
-                next_number: Some(number),
-            }) => {
+            Some(ListState { next_number: Some(number) }) => {
                 let marker = format!("{number}. ");
                 *number += 1;
                 marker
@@ -242,10 +235,7 @@ impl BbWriter {
     fn start_link(&mut self, dest: &str) {
         let dest = dest.replace(']', "%5D");
         self.write(&format!("[URL={dest}]"));
-        self.links.push(LinkState {
-            dest,
-            text_start: self.out.len(),
-        });
+        self.links.push(LinkState { dest, text_start: self.out.len() });
     }
 
     fn end_link(&mut self) {
@@ -272,44 +262,26 @@ mod tests {
 
     #[test]
     fn bold_italic_strike() {
-        assert_eq!(
-            convert("**bold**, *italic* and ~~gone~~"),
-            "[B]bold[/B], [I]italic[/I] and [S]gone[/S]"
-        );
+        assert_eq!(convert("**bold**, *italic* and ~~gone~~"), "[B]bold[/B], [I]italic[/I] and [S]gone[/S]");
         assert_eq!(convert("__b__ _i_"), "[B]b[/B] [I]i[/I]");
     }
 
     #[test]
     fn links_and_autolinks() {
-        assert_eq!(
-            convert("See [the docs](https://x.y/a?b=1)."),
-            "See [URL=https://x.y/a?b=1]the docs[/URL]."
-        );
-        assert_eq!(
-            convert("<https://x.y>"),
-            "[URL=https://x.y]https://x.y[/URL]"
-        );
-        assert_eq!(
-            convert("![](https://x.y/p.png)"),
-            "[URL=https://x.y/p.png]https://x.y/p.png[/URL]"
-        );
+        assert_eq!(convert("See [the docs](https://x.y/a?b=1)."), "See [URL=https://x.y/a?b=1]the docs[/URL].");
+        assert_eq!(convert("<https://x.y>"), "[URL=https://x.y]https://x.y[/URL]");
+        assert_eq!(convert("![](https://x.y/p.png)"), "[URL=https://x.y/p.png]https://x.y/p.png[/URL]");
     }
 
     #[test]
     fn paragraphs_are_separated_by_a_blank_line() {
-        assert_eq!(
-            convert("first\n\nsecond\n\n\nthird"),
-            "first\n\nsecond\n\nthird"
-        );
+        assert_eq!(convert("first\n\nsecond\n\n\nthird"), "first\n\nsecond\n\nthird");
         assert_eq!(convert("line one\nline two"), "line one\nline two");
     }
 
     #[test]
     fn bullet_and_numbered_lists() {
-        assert_eq!(
-            convert("Intro:\n\n- one\n- **two**\n\nAfter"),
-            "Intro:\n\n• one\n• [B]two[/B]\n\nAfter"
-        );
+        assert_eq!(convert("Intro:\n\n- one\n- **two**\n\nAfter"), "Intro:\n\n• one\n• [B]two[/B]\n\nAfter");
         assert_eq!(convert("3. c\n4. d"), "3. c\n4. d");
         assert_eq!(convert("- a\n  - nested\n- b"), "• a\n  • nested\n• b");
         assert_eq!(convert("- a\n\n- loose"), "• a\n• loose");
@@ -318,24 +290,15 @@ mod tests {
     #[test]
     fn inline_code_and_code_blocks() {
         assert_eq!(convert("run `cargo test`"), "run [CODE]cargo test[/CODE]");
-        assert_eq!(
-            convert("Example:\n\n```rust\nfn main() {}\nlet x = 1;\n```\nDone"),
-            "Example:\n\n[CODE]fn main() {}\nlet x = 1;[/CODE]\n\nDone"
-        );
+        assert_eq!(convert("Example:\n\n```rust\nfn main() {}\nlet x = 1;\n```\nDone"), "Example:\n\n[CODE]fn main() {}\nlet x = 1;[/CODE]\n\nDone");
     }
 
     #[test]
     fn headings_quotes_rules_tables() {
         assert_eq!(convert("# Title\nBody"), "[B]Title[/B]\n\nBody");
-        assert_eq!(
-            convert("> quoted\n> more\n\nafter"),
-            ">> quoted\n>> more\n\nafter"
-        );
+        assert_eq!(convert("> quoted\n> more\n\nafter"), ">> quoted\n>> more\n\nafter");
         assert_eq!(convert("a\n\n---\n\nb"), "a\n\n————————————\n\nb");
-        assert_eq!(
-            convert("| A | B |\n|---|---|\n| 1 | 2 |"),
-            "[B]A[/B] | [B]B[/B]\n1 | 2"
-        );
+        assert_eq!(convert("| A | B |\n|---|---|\n| 1 | 2 |"), "[B]A[/B] | [B]B[/B]\n1 | 2");
         assert_eq!(convert("- [x] done\n- [ ] todo"), "• ☑ done\n• ☐ todo");
     }
 

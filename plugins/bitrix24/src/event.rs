@@ -51,10 +51,7 @@ pub fn leaf_text(value: Option<&Value>) -> String {
 
 /// The first non-empty string, or an empty one.
 pub fn first_non_empty<const N: usize>(candidates: [String; N]) -> String {
-    candidates
-        .into_iter()
-        .find(|candidate| !candidate.is_empty())
-        .unwrap_or_default()
+    candidates.into_iter().find(|candidate| !candidate.is_empty()).unwrap_or_default()
 }
 
 impl<'a> EventView<'a> {
@@ -109,11 +106,7 @@ impl<'a> EventView<'a> {
     pub fn bot(&self) -> Option<Entry<'a>> {
         let entries = self.entries(&["data", "BOT"]);
         let addressee = self.param("TO_USER_ID");
-        entries
-            .iter()
-            .find(|entry| !addressee.is_empty() && entry.id("BOT_ID") == addressee)
-            .or_else(|| entries.first())
-            .copied()
+        entries.iter().find(|entry| !addressee.is_empty() && entry.id("BOT_ID") == addressee).or_else(|| entries.first()).copied()
     }
 
     /// The invoked command (`data[COMMAND]`), first entry.
@@ -125,10 +118,7 @@ impl<'a> EventView<'a> {
         let Some(Value::Object(map)) = self.node(path) else {
             return Vec::new();
         };
-        map.iter()
-            .filter(|(_, value)| value.is_object())
-            .map(|(key, value)| Entry { key, value })
-            .collect()
+        map.iter().filter(|(_, value)| value.is_object()).map(|(key, value)| Entry { key, value }).collect()
     }
 
     /// The bot id: from the command, the bot entry, `data[PARAMS][BOT_ID]`
@@ -152,10 +142,7 @@ impl<'a> EventView<'a> {
     /// `refresh_token`, `expires`, ...): `[AUTH][key]` of the command or bot
     /// entry, falling back to its `[key]`. Empty when absent.
     pub fn bot_auth(&self, key: &str) -> String {
-        first_non_empty([
-            self.command().map(|c| c.auth_text(key)).unwrap_or_default(),
-            self.bot().map(|b| b.auth_text(key)).unwrap_or_default(),
-        ])
+        first_non_empty([self.command().map(|c| c.auth_text(key)).unwrap_or_default(), self.bot().map(|b| b.auth_text(key)).unwrap_or_default()])
     }
 
     /// The portal's REST base URL (`https://portal/rest/`): `auth`, then the
@@ -167,12 +154,8 @@ impl<'a> EventView<'a> {
         };
         first_non_empty([
             self.auth("client_endpoint"),
-            self.bot()
-                .map(|b| b.text("client_endpoint"))
-                .unwrap_or_default(),
-            self.command()
-                .map(|c| c.text("client_endpoint"))
-                .unwrap_or_default(),
+            self.bot().map(|b| b.text("client_endpoint")).unwrap_or_default(),
+            self.command().map(|c| c.text("client_endpoint")).unwrap_or_default(),
             installed_endpoint.unwrap_or_default().to_string(),
             from_domain,
         ])
@@ -180,10 +163,7 @@ impl<'a> EventView<'a> {
 
     /// Files attached to the message, ordered by their key.
     pub fn files(&self) -> Vec<FileInfo> {
-        self.entries(&["data", "PARAMS", "FILES"])
-            .into_iter()
-            .map(Entry::file_info)
-            .collect()
+        self.entries(&["data", "PARAMS", "FILES"]).into_iter().map(Entry::file_info).collect()
     }
 
     /// `data[PARAMS][PARAMS][FILE_ID][0]`: the first file id when the event
@@ -220,11 +200,7 @@ impl<'a> Entry<'a> {
     }
 
     fn file_info(self) -> FileInfo {
-        let viewer_type = leaf_text(
-            self.value
-                .get("viewerAttrs")
-                .and_then(|attrs| attrs.get("viewerType")),
-        );
+        let viewer_type = leaf_text(self.value.get("viewerAttrs").and_then(|attrs| attrs.get("viewerType")));
         FileInfo {
             id: self.id("id"),
             name: self.text("name"),

@@ -12,20 +12,11 @@ use switchboard_sdk::{PluginError, config, log, state};
 pub struct HostIo;
 
 impl Io for HostIo {
-    fn send(
-        &mut self,
-        client_endpoint: &str,
-        token: &str,
-        call: &RestCall,
-    ) -> Result<Value, RestFailure> {
+    fn send(&mut self, client_endpoint: &str, token: &str, call: &RestCall) -> Result<Value, RestFailure> {
         rest::send(client_endpoint, token, call)
     }
 
-    fn refresh(
-        &mut self,
-        client: &OAuthClient,
-        refresh_token: &str,
-    ) -> Result<PortalTokens, RefreshError> {
+    fn refresh(&mut self, client: &OAuthClient, refresh_token: &str) -> Result<PortalTokens, RefreshError> {
         oauth::refresh(client, refresh_token, rest::unix_now())
     }
 
@@ -34,23 +25,14 @@ impl Io for HostIo {
     }
 
     fn save_tokens(&mut self, member_id: &str, tokens: &PortalTokens) -> Result<(), PluginError> {
-        state::set_json(
-            &oauth::tokens_key(member_id),
-            tokens,
-            Some(oauth::TOKENS_TTL),
-        )
+        state::set_json(&oauth::tokens_key(member_id), tokens, Some(oauth::TOKENS_TTL))
     }
 
     fn installation_refresh_token(&mut self, member_id: &str) -> Option<String> {
         match state::get_json::<Installation>(&installation::state_key(member_id)) {
-            Ok(record) => record
-                .map(|record| record.refresh_token)
-                .filter(|token| !token.is_empty()),
+            Ok(record) => record.map(|record| record.refresh_token).filter(|token| !token.is_empty()),
             Err(error) => {
-                log::warn(format!(
-                    "cannot read the Bitrix24 installation of {member_id}: {}",
-                    error.message
-                ));
+                log::warn(format!("cannot read the Bitrix24 installation of {member_id}: {}", error.message));
                 None
             }
         }

@@ -49,9 +49,7 @@ impl Installation {
             expires: view.auth("expires"),
         };
         if record.member_id.is_empty() || record.application_token.is_empty() {
-            return Err(RequestError::BadRequest(
-                "ONAPPINSTALL without auth[member_id] or auth[application_token]".into(),
-            ));
+            return Err(RequestError::BadRequest("ONAPPINSTALL without auth[member_id] or auth[application_token]".into()));
         }
         Ok(record)
     }
@@ -80,10 +78,7 @@ mod tests {
     #[test]
     fn rejects_an_install_event_without_application_token() {
         let tree = decode_nested(b"event=ONAPPINSTALL&auth[member_id]=m1");
-        assert!(matches!(
-            Installation::from_event(&EventView::new(&tree)),
-            Err(RequestError::BadRequest(_))
-        ));
+        assert!(matches!(Installation::from_event(&EventView::new(&tree)), Err(RequestError::BadRequest(_))));
     }
 
     #[test]

@@ -54,28 +54,18 @@ impl Channel for Bitrix24 {
                     .into(),
             )
         })?;
-        let installed = view
-            .member_id()
-            .and_then(|member_id| load_installation(&member_id));
+        let installed = view.member_id().and_then(|member_id| load_installation(&member_id));
         let configured_token = config::get("application_token");
         match event.as_str() {
-            "ONAPPINSTALL" => {
-                record_installation(&view, installed.as_ref(), configured_token.as_deref())
-            }
-            "ONAPPUNINSTALL" => {
-                forget_installation(&view, installed.as_ref(), configured_token.as_deref())
-            }
+            "ONAPPINSTALL" => record_installation(&view, installed.as_ref(), configured_token.as_deref()),
+            "ONAPPUNINSTALL" => forget_installation(&view, installed.as_ref(), configured_token.as_deref()),
             _ => {
                 verify::check_event_token(
                     view.application_token().as_deref(),
                     configured_token.as_deref(),
-                    installed
-                        .as_ref()
-                        .map(|record| record.application_token.as_str()),
+                    installed.as_ref().map(|record| record.application_token.as_str()),
                 )?;
-                let settings = Settings {
-                    welcome_message: config::get("welcome_message"),
-                };
+                let settings = Settings { welcome_message: config::get("welcome_message") };
                 let outcome = inbound::translate_event(&view, installed.as_ref(), &settings)?;
                 if let Some((level, note)) = outcome.note {
                     write_note(level, &note);
@@ -108,10 +98,7 @@ impl Channel for Bitrix24 {
     fn run_action(name: String, args: Pairs) -> Result<String, PluginError> {
         match name.as_str() {
             setup::REGISTER_BOT => setup::register_bot(&args),
-            other => Err(PluginError::permanent(format!(
-                "unknown action `{other}`; the Bitrix24 plugin knows: {}",
-                setup::REGISTER_BOT
-            ))),
+            other => Err(PluginError::permanent(format!("unknown action `{other}`; the Bitrix24 plugin knows: {}", setup::REGISTER_BOT))),
         }
     }
 }
@@ -121,75 +108,41 @@ switchboard_sdk::export_channel!(Bitrix24);
 /// Bitrix24 posts PHP-style forms; a JSON body is accepted too (handy for
 /// manual tests).
 fn decode_body(request: &HttpRequest) -> Result<Value, RequestError> {
-    let is_json = request
-        .headers
-        .iter()
-        .any(|(name, value)| name == "content-type" && value.contains("json"));
+    let is_json = request.headers.iter().any(|(name, value)| name == "content-type" && value.contains("json"));
     if !is_json {
         return Ok(form::decode_nested(&request.body));
     }
-    serde_json::from_slice(&request.body)
-        .map_err(|e| RequestError::BadRequest(format!("body is not valid JSON: {e}")))
+    serde_json::from_slice(&request.body).map_err(|e| RequestError::BadRequest(format!("body is not valid JSON: {e}")))
 }
 
 /// The portal's installation record; a state failure is logged and read
 /// as "no record" (verification then relies on the configured token).
 fn load_installation(member_id: &str) -> Option<Installation> {
     state::get_json(&installation::state_key(member_id)).unwrap_or_else(|error| {
-        log::error(format!(
-            "cannot read the Bitrix24 installation of {member_id}: {}",
-            error.message
-        ));
+        log::error(format!("cannot read the Bitrix24 installation of {member_id}: {}", error.message));
         None
     })
 }
 
-fn record_installation(
-    view: &EventView,
-    existing: Option<&Installation>,
-    configured_token: Option<&str>,
-) -> Result<Translated, RequestError> {
+fn record_installation(view: &EventView, existing: Option<&Installation>, configured_token: Option<&str>) -> Result<Translated, RequestError> {
     let record = Installation::from_event(view)?;
-    verify::check_install_token(
-        &record.application_token,
-        configured_token,
-        existing.map(|old| old.application_token.as_str()),
-    )?;
+    verify::check_install_token(&record.application_token, configured_token, existing.map(|old| old.application_token.as_str()))?;
     let key = installation::state_key(&record.member_id);
     state::set_json(&key, &record, Some(installation::RECORD_TTL)).map_err(|error| {
-        log::error(format!(
-            "cannot record the Bitrix24 installation: {}",
-            error.message
-        ));
-        RequestError::BadRequest(
-            "the installation could not be recorded (state store failed); install again".into(),
-        )
+        log::error(format!("cannot record the Bitrix24 installation: {}", error.message));
+        RequestError::BadRequest("the installation could not be recorded (state store failed); install again".into())
     })?;
     // Tokens refreshed for an earlier installation are no longer valid.
     forget_tokens(&record.member_id);
-    log::info(format!(
-        "Bitrix24 application installed on {} ({})",
-        record.domain, record.member_id
-    ));
+    log::info(format!("Bitrix24 application installed on {} ({})", record.domain, record.member_id));
     Ok(Translated::ignored())
 }
 
-fn forget_installation(
-    view: &EventView,
-    existing: Option<&Installation>,
-    configured_token: Option<&str>,
-) -> Result<Translated, RequestError> {
-    verify::check_event_token(
-        view.application_token().as_deref(),
-        configured_token,
-        existing.map(|record| record.application_token.as_str()),
-    )?;
+fn forget_installation(view: &EventView, existing: Option<&Installation>, configured_token: Option<&str>) -> Result<Translated, RequestError> {
+    verify::check_event_token(view.application_token().as_deref(), configured_token, existing.map(|record| record.application_token.as_str()))?;
     if let Some(member_id) = view.member_id() {
         if let Err(error) = state::delete(&installation::state_key(&member_id)) {
-            log::warn(format!(
-                "cannot forget the Bitrix24 installation of {member_id}: {}",
-                error.message
-            ));
+            log::warn(format!("cannot forget the Bitrix24 installation of {member_id}: {}", error.message));
         }
         forget_tokens(&member_id);
         log::info(format!("Bitrix24 application uninstalled from {member_id}"));
@@ -200,10 +153,7 @@ fn forget_installation(
 /// Drop the refreshed tokens of a portal (state failures are only logged).
 fn forget_tokens(member_id: &str) {
     if let Err(error) = state::delete(&oauth::tokens_key(member_id)) {
-        log::warn(format!(
-            "cannot forget the refreshed Bitrix24 tokens of {member_id}: {}",
-            error.message
-        ));
+        log::warn(format!("cannot forget the refreshed Bitrix24 tokens of {member_id}: {}", error.message));
     }
 }
 

@@ -40,11 +40,7 @@ pub struct OAuthClient {
 
 impl std::fmt::Debug for OAuthClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OAuthClient")
-            .field("oauth_url", &self.oauth_url)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"…")
-            .finish()
+        f.debug_struct("OAuthClient").field("oauth_url", &self.oauth_url).field("client_id", &self.client_id).field("client_secret", &"…").finish()
     }
 }
 
@@ -52,11 +48,7 @@ impl OAuthClient {
     /// Read the settings through `get`; `None` unless both `client_id` and
     /// `client_secret` are set (refreshing is then off).
     pub fn from_settings(get: impl Fn(&str) -> Option<String>) -> Option<Self> {
-        let setting = |key: &str| {
-            get(key)
-                .map(|value| value.trim().to_string())
-                .filter(|value| !value.is_empty())
-        };
+        let setting = |key: &str| get(key).map(|value| value.trim().to_string()).filter(|value| !value.is_empty());
         Some(Self {
             client_id: setting("client_id")?,
             client_secret: setting("client_secret")?,
@@ -73,10 +65,7 @@ impl OAuthClient {
             ("client_secret".to_string(), self.client_secret.clone()),
             ("refresh_token".to_string(), refresh_token.to_string()),
         ]);
-        format!(
-            "{}/oauth/token/?{query}",
-            self.oauth_url.trim().trim_end_matches('/')
-        )
+        format!("{}/oauth/token/?{query}", self.oauth_url.trim().trim_end_matches('/'))
     }
 }
 
@@ -128,20 +117,13 @@ pub struct RefreshError {
 
 impl RefreshError {
     fn fatal(error: PluginError) -> Self {
-        Self {
-            error,
-            token_refused: false,
-        }
+        Self { error, token_refused: false }
     }
 }
 
 /// Read the OAuth server's answer to a refresh: the new tokens, or an error
 /// naming what to fix. `now` (Unix seconds) dates `expires_in`.
-pub fn parse_refresh_response(
-    status: u16,
-    body: &[u8],
-    now: u64,
-) -> Result<PortalTokens, RefreshError> {
+pub fn parse_refresh_response(status: u16, body: &[u8], now: u64) -> Result<PortalTokens, RefreshError> {
     let json: Option<Value> = serde_json::from_slice(body).ok();
     let text = |key: &str| match json.as_ref().and_then(|json| json.get(key)) {
         Some(Value::String(value)) => value.trim().to_string(),
@@ -162,11 +144,7 @@ pub fn parse_refresh_response(
             member_id: text("member_id"),
         });
     }
-    let code = if error.is_empty() {
-        "no error code".to_string()
-    } else {
-        error.clone()
-    };
+    let code = if error.is_empty() { "no error code".to_string() } else { error.clone() };
     let description = text("error_description").trim_end_matches('.').to_string();
     let detail = if description.is_empty() {
         format!("the Bitrix24 OAuth server answered HTTP {status} {code}")
@@ -198,10 +176,7 @@ pub fn parse_refresh_response(
             true,
         ),
     };
-    Err(RefreshError {
-        error: PluginError::config(format!("{detail}. {hint}")),
-        token_refused,
-    })
+    Err(RefreshError { error: PluginError::config(format!("{detail}. {hint}")), token_refused })
 }
 
 /// A transport failure of the refresh request. The URL carries the client
@@ -214,21 +189,15 @@ pub fn transport_error(client: &OAuthClient, error: &http::HttpError) -> Refresh
             "the host refused the request to the Bitrix24 OAuth server {host}: set `oauth_url = \"{host}\"` in \
              this plugin's settings or add the host to `allowed_hosts`"
         )),
-        http::HttpError::InvalidUrl(_) => PluginError::config(format!(
-            "setting `oauth_url` = `{host}` is not an http(s) URL"
-        )),
-        http::HttpError::Transport(_) => PluginError::transient(format!(
-            "the Bitrix24 OAuth server {host} could not be reached (connection failed or timed out)"
-        )),
+        http::HttpError::InvalidUrl(_) => PluginError::config(format!("setting `oauth_url` = `{host}` is not an http(s) URL")),
+        http::HttpError::Transport(_) => {
+            PluginError::transient(format!("the Bitrix24 OAuth server {host} could not be reached (connection failed or timed out)"))
+        }
     })
 }
 
 /// Exchange `refresh_token` for new tokens (the HTTP edge).
-pub fn refresh(
-    client: &OAuthClient,
-    refresh_token: &str,
-    now: u64,
-) -> Result<PortalTokens, RefreshError> {
+pub fn refresh(client: &OAuthClient, refresh_token: &str, now: u64) -> Result<PortalTokens, RefreshError> {
     let response = http::Request::get(client.refresh_url(refresh_token))
         .header("accept", "application/json")
         .timeout(TIMEOUT)
@@ -245,45 +214,23 @@ mod tests {
     const NOW: u64 = 1_771_928_985;
 
     fn client() -> OAuthClient {
-        OAuthClient {
-            oauth_url: "https://oauth.bitrix.info/".into(),
-            client_id: "local.6667fc928a50a9.70414732".into(),
-            client_secret: "Ze&Ky+eY".into(),
-        }
+        OAuthClient { oauth_url: "https://oauth.bitrix.info/".into(), client_id: "local.6667fc928a50a9.70414732".into(), client_secret: "Ze&Ky+eY".into() }
     }
 
     fn settings(pairs: &[(&str, &str)]) -> Option<OAuthClient> {
-        OAuthClient::from_settings(|key| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| v.to_string())
-        })
+        OAuthClient::from_settings(|key| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string()))
     }
 
     #[test]
     fn settings_need_both_credentials() {
         assert_eq!(settings(&[]), None);
         assert_eq!(settings(&[("client_id", "app.1")]), None);
-        assert_eq!(
-            settings(&[("client_id", "app.1"), ("client_secret", "  ")]),
-            None
-        );
+        assert_eq!(settings(&[("client_id", "app.1"), ("client_secret", "  ")]), None);
         let client = settings(&[("client_id", " app.1 "), ("client_secret", "s")]).unwrap();
-        assert_eq!(
-            (client.client_id.as_str(), client.oauth_url.as_str()),
-            ("app.1", DEFAULT_OAUTH_URL)
-        );
-        let local = settings(&[
-            ("client_id", "app.1"),
-            ("client_secret", "s"),
-            ("oauth_url", "http://127.0.0.1:9"),
-        ]);
+        assert_eq!((client.client_id.as_str(), client.oauth_url.as_str()), ("app.1", DEFAULT_OAUTH_URL));
+        let local = settings(&[("client_id", "app.1"), ("client_secret", "s"), ("oauth_url", "http://127.0.0.1:9")]);
         assert_eq!(local.unwrap().oauth_url, "http://127.0.0.1:9");
-        assert!(
-            !format!("{client:?}").contains("\"s\""),
-            "Debug hides the secret"
-        );
+        assert!(!format!("{client:?}").contains("\"s\""), "Debug hides the secret");
     }
 
     #[test]
@@ -302,29 +249,16 @@ mod tests {
             "client_endpoint":"https://p.bitrix24.com/rest/","member_id":"d41d8cd98f00b204e9800998ecf8427e",
             "user_id":1,"refresh_token":"5b4d8667006e9f06006b12e400000001000007"}"#;
         let tokens = parse_refresh_response(200, body, NOW).unwrap();
-        assert_eq!(
-            tokens.access_token,
-            "6b2e0667006e9f06006b12e4000000010000072c"
-        );
-        assert_eq!(
-            tokens.refresh_token,
-            "5b4d8667006e9f06006b12e400000001000007"
-        );
+        assert_eq!(tokens.access_token, "6b2e0667006e9f06006b12e4000000010000072c");
+        assert_eq!(tokens.refresh_token, "5b4d8667006e9f06006b12e400000001000007");
         assert_eq!(tokens.expires, 1_771_932_585);
         assert_eq!(tokens.client_endpoint, "https://p.bitrix24.com/rest/");
         assert_eq!(tokens.member_id, "d41d8cd98f00b204e9800998ecf8427e");
         assert!(tokens.is_fresh(NOW) && !tokens.is_fresh(1_771_932_585));
         let debug = format!("{tokens:?}");
-        assert!(
-            !debug.contains("6b2e0667") && !debug.contains("5b4d8667"),
-            "{debug}"
-        );
+        assert!(!debug.contains("6b2e0667") && !debug.contains("5b4d8667"), "{debug}");
         // Without `expires`, `expires_in` counts from now.
-        let relative = parse_refresh_response(
-            200,
-            br#"{"access_token":"a","refresh_token":"r","expires_in":"1800"}"#,
-            NOW,
-        );
+        let relative = parse_refresh_response(200, br#"{"access_token":"a","refresh_token":"r","expires_in":"1800"}"#, NOW);
         assert_eq!(relative.unwrap().expires, NOW + 1800);
         let bare = parse_refresh_response(200, br#"{"access_token":"a"}"#, NOW).unwrap();
         assert_eq!(bare.expires, NOW + 3600);
@@ -332,47 +266,16 @@ mod tests {
 
     #[test]
     fn refused_refreshes_are_config_errors_naming_the_settings() {
-        let wrong_client = parse_refresh_response(
-            401,
-            br#"{"error":"invalid_client","error_description":"Invalid client credentials"}"#,
-            NOW,
-        )
-        .unwrap_err();
+        let wrong_client = parse_refresh_response(401, br#"{"error":"invalid_client","error_description":"Invalid client credentials"}"#, NOW).unwrap_err();
         assert_eq!(wrong_client.error.kind, ErrorKind::Config);
-        assert!(
-            wrong_client
-                .error
-                .message
-                .contains("`client_id` and `client_secret`"),
-            "{}",
-            wrong_client.error.message
-        );
-        assert!(
-            !wrong_client.token_refused,
-            "every refresh token would fail the same way"
-        );
-        let used_up = parse_refresh_response(
-            400,
-            br#"{"error":"invalid_grant","error_description":"Invalid grant"}"#,
-            NOW,
-        )
-        .unwrap_err();
+        assert!(wrong_client.error.message.contains("`client_id` and `client_secret`"), "{}", wrong_client.error.message);
+        assert!(!wrong_client.token_refused, "every refresh token would fail the same way");
+        let used_up = parse_refresh_response(400, br#"{"error":"invalid_grant","error_description":"Invalid grant"}"#, NOW).unwrap_err();
         assert_eq!(used_up.error.kind, ErrorKind::Config);
-        assert!(
-            used_up.error.message.contains("reinstall"),
-            "{}",
-            used_up.error.message
-        );
-        assert!(
-            used_up.token_refused,
-            "another refresh token may still work"
-        );
+        assert!(used_up.error.message.contains("reinstall"), "{}", used_up.error.message);
+        assert!(used_up.token_refused, "another refresh token may still work");
         let empty = parse_refresh_response(200, b"{}", NOW).unwrap_err();
-        assert!(
-            empty.error.message.contains("`oauth_url`"),
-            "{}",
-            empty.error.message
-        );
+        assert!(empty.error.message.contains("`oauth_url`"), "{}", empty.error.message);
         assert!(!empty.token_refused);
         let html = parse_refresh_response(404, b"<html>not found</html>", NOW).unwrap_err();
         assert_eq!(html.error.kind, ErrorKind::Config);
@@ -381,39 +284,21 @@ mod tests {
     #[test]
     fn server_trouble_is_transient() {
         let unavailable = parse_refresh_response(503, b"", NOW).unwrap_err();
-        assert_eq!(
-            (unavailable.error.kind, unavailable.token_refused),
-            (ErrorKind::Transient, false)
-        );
-        let failed =
-            parse_refresh_response(500, br#"{"error":"INTERNAL_SERVER_ERROR"}"#, NOW).unwrap_err();
+        assert_eq!((unavailable.error.kind, unavailable.token_refused), (ErrorKind::Transient, false));
+        let failed = parse_refresh_response(500, br#"{"error":"INTERNAL_SERVER_ERROR"}"#, NOW).unwrap_err();
         assert_eq!(failed.error.kind, ErrorKind::Transient);
-        let unreachable = transport_error(
-            &client(),
-            &http::HttpError::Transport(
-                "https://oauth.bitrix.info/oauth/token/?client_secret=Ze".into(),
-            ),
-        );
+        let unreachable = transport_error(&client(), &http::HttpError::Transport("https://oauth.bitrix.info/oauth/token/?client_secret=Ze".into()));
         assert_eq!(unreachable.error.kind, ErrorKind::Transient);
-        assert!(
-            !unreachable.error.message.contains("Ze"),
-            "the URL (with the secret) is never repeated"
-        );
+        assert!(!unreachable.error.message.contains("Ze"), "the URL (with the secret) is never repeated");
         assert!(!unreachable.token_refused);
     }
 
     #[test]
     fn a_denied_oauth_host_says_how_to_allow_it() {
-        let denied = transport_error(
-            &client(),
-            &http::HttpError::Denied("oauth.bitrix.info is not an allowed host".into()),
-        );
+        let denied = transport_error(&client(), &http::HttpError::Denied("oauth.bitrix.info is not an allowed host".into()));
         assert_eq!(denied.error.kind, ErrorKind::Config);
         let message = &denied.error.message;
-        assert!(
-            message.contains("`oauth_url") && message.contains("`allowed_hosts`"),
-            "{message}"
-        );
+        assert!(message.contains("`oauth_url") && message.contains("`allowed_hosts`"), "{message}");
         assert!(!denied.token_refused);
         assert_eq!(tokens_key("m1"), "tokens:m1");
         assert!(TOKENS_TTL.as_secs() < u64::from(u32::MAX));

@@ -24,11 +24,7 @@ pub struct Plan {
 fn command_target(reply: &AddressedReply) -> Option<(String, String)> {
     let inbound = reply.in_reply_to.as_ref()?;
     let command = inbound.command.as_ref()?;
-    let message_id = inbound
-        .variables
-        .iter()
-        .find(|(name, value)| name == "MESSAGE_ID" && !value.is_empty())
-        .map(|(_, value)| value.clone())?;
+    let message_id = inbound.variables.iter().find(|(name, value)| name == "MESSAGE_ID" && !value.is_empty()).map(|(_, value)| value.clone())?;
     Some((command.id.clone(), message_id))
 }
 
@@ -42,32 +38,17 @@ pub struct DeliverySettings {
 }
 
 /// Plan delivery of every message of `reply`.
-pub fn plan_delivery(
-    reply: &AddressedReply,
-    context: &ReplyContext,
-    settings: &DeliverySettings,
-) -> Plan {
+pub fn plan_delivery(reply: &AddressedReply, context: &ReplyContext, settings: &DeliverySettings) -> Plan {
     let target = command_target(reply);
     let mut plan = Plan::default();
     for message in &reply.messages {
         if let Some(control) = &message.control {
-            plan_control(
-                control,
-                &reply.conversation.id,
-                context,
-                settings,
-                &mut plan,
-            );
+            plan_control(control, &reply.conversation.id, context, settings, &mut plan);
         }
         match message_params(message, &settings.buttons_text) {
-            Some(params) => plan
-                .calls
-                .push(addressed_call(params, context, target.as_ref())),
+            Some(params) => plan.calls.push(addressed_call(params, context, target.as_ref())),
             None if message.control.is_none() => {
-                plan.notes.push(format!(
-                    "skipping an empty message to {}",
-                    reply.conversation.id
-                ));
+                plan.notes.push(format!("skipping an empty message to {}", reply.conversation.id));
             }
             None => {}
         }
@@ -78,13 +59,7 @@ pub fn plan_delivery(
 /// Control signals that reach the channel: a handoff with no handoff plugin
 /// goes to the Open Line's operator queue; staff notices go to the staff
 /// dialog. The rest need no call.
-fn plan_control(
-    control: &Control,
-    conversation: &str,
-    context: &ReplyContext,
-    settings: &DeliverySettings,
-    plan: &mut Plan,
-) {
+fn plan_control(control: &Control, conversation: &str, context: &ReplyContext, settings: &DeliverySettings, plan: &mut Plan) {
     match control {
         Control::Handoff(_) if !context.chat_id.is_empty() => {
             let mut params = Map::new();
@@ -110,27 +85,17 @@ fn plan_control(
 
 /// Add the addressing fields: a command answer when answering a command,
 /// otherwise a bot message into the dialog.
-fn addressed_call(
-    mut params: Map<String, Value>,
-    context: &ReplyContext,
-    target: Option<&(String, String)>,
-) -> RestCall {
+fn addressed_call(mut params: Map<String, Value>, context: &ReplyContext, target: Option<&(String, String)>) -> RestCall {
     params.insert("BOT_ID".into(), context.bot_id.clone().into());
     match target {
         Some((command_id, message_id)) => {
             params.insert("COMMAND_ID".into(), command_id.clone().into());
             params.insert("MESSAGE_ID".into(), message_id.clone().into());
-            RestCall {
-                method: COMMAND_ANSWER,
-                params,
-            }
+            RestCall { method: COMMAND_ANSWER, params }
         }
         None => {
             params.insert("DIALOG_ID".into(), context.dialog_id.clone().into());
-            RestCall {
-                method: MESSAGE_ADD,
-                params,
-            }
+            RestCall { method: MESSAGE_ADD, params }
         }
     }
 }
@@ -175,10 +140,7 @@ fn keyboard(buttons: &[Button]) -> Value {
 }
 
 fn attach(files: &[OutboundFile]) -> Value {
-    let blocks: Vec<Value> = files
-        .iter()
-        .map(|file| json!({"LINK": {"NAME": file_name(file), "LINK": file.url}}))
-        .collect();
+    let blocks: Vec<Value> = files.iter().map(|file| json!({"LINK": {"NAME": file_name(file), "LINK": file.url}})).collect();
     Value::Array(blocks)
 }
 
@@ -214,48 +176,24 @@ mod tests {
         }
     }
 
-    fn reply(
-        messages: Vec<OutboundMessage>,
-        in_reply_to: Option<InboundMessage>,
-    ) -> AddressedReply {
-        AddressedReply {
-            conversation: ConversationRef {
-                id: "m:55:chat7".into(),
-                reply_context: context().to_json(),
-            },
-            in_reply_to,
-            messages,
-        }
+    fn reply(messages: Vec<OutboundMessage>, in_reply_to: Option<InboundMessage>) -> AddressedReply {
+        AddressedReply { conversation: ConversationRef { id: "m:55:chat7".into(), reply_context: context().to_json() }, in_reply_to, messages }
     }
 
     fn command_message() -> InboundMessage {
         InboundMessage {
             id: "m:55:1221:command:12".into(),
-            conversation: ConversationRef {
-                id: "m:55:chat7".into(),
-                reply_context: String::new(),
-            },
-            sender: Sender {
-                id: "2".into(),
-                display_name: None,
-                is_bot: false,
-            },
+            conversation: ConversationRef { id: "m:55:chat7".into(), reply_context: String::new() },
+            sender: Sender { id: "2".into(), display_name: None, is_bot: false },
             text: "/help topic".into(),
             attachments: Vec::new(),
-            command: Some(Command {
-                id: "12".into(),
-                name: "help".into(),
-                params: "topic".into(),
-            }),
+            command: Some(Command { id: "12".into(), name: "help".into(), params: "topic".into() }),
             variables: vec![("MESSAGE_ID".into(), "1221".into())],
         }
     }
 
     fn plan(messages: Vec<OutboundMessage>, in_reply_to: Option<InboundMessage>) -> Plan {
-        let settings = DeliverySettings {
-            buttons_text: DEFAULT_BUTTONS_TEXT.into(),
-            staff_dialog_id: Some("chat12".into()),
-        };
+        let settings = DeliverySettings { buttons_text: DEFAULT_BUTTONS_TEXT.into(), staff_dialog_id: Some("chat12".into()) };
         plan_delivery(&reply(messages, in_reply_to), &context(), &settings)
     }
 
@@ -264,47 +202,23 @@ mod tests {
         let plan = plan(vec![OutboundMessage::text("**Hi**")], None);
         assert_eq!(plan.calls.len(), 1);
         assert_eq!(plan.calls[0].method, "imbot.message.add");
-        assert_eq!(
-            Value::Object(plan.calls[0].params.clone()),
-            json!({"BOT_ID": "55", "DIALOG_ID": "chat7", "MESSAGE": "[B]Hi[/B]"})
-        );
+        assert_eq!(Value::Object(plan.calls[0].params.clone()), json!({"BOT_ID": "55", "DIALOG_ID": "chat7", "MESSAGE": "[B]Hi[/B]"}));
     }
 
     #[test]
     fn command_reply_is_a_command_answer() {
-        let plan = plan(
-            vec![OutboundMessage::text("help text")],
-            Some(command_message()),
-        );
+        let plan = plan(vec![OutboundMessage::text("help text")], Some(command_message()));
         assert_eq!(plan.calls[0].method, "imbot.command.answer");
-        assert_eq!(
-            Value::Object(plan.calls[0].params.clone()),
-            json!({"BOT_ID": "55", "COMMAND_ID": "12", "MESSAGE_ID": "1221", "MESSAGE": "help text"})
-        );
+        assert_eq!(Value::Object(plan.calls[0].params.clone()), json!({"BOT_ID": "55", "COMMAND_ID": "12", "MESSAGE_ID": "1221", "MESSAGE": "help text"}));
     }
 
     #[test]
     fn buttons_become_a_keyboard_and_files_an_attachment() {
         let mut message = OutboundMessage::text("");
-        message.buttons = vec![
-            Button {
-                label: "Yes".into(),
-                value: "yes".into(),
-            },
-            Button {
-                label: "Site".into(),
-                value: "https://x.y".into(),
-            },
-        ];
+        message.buttons = vec![Button { label: "Yes".into(), value: "yes".into() }, Button { label: "Site".into(), value: "https://x.y".into() }];
         message.files = vec![
-            OutboundFile {
-                url: "https://x.y/files/report.pdf?sig=1".into(),
-                name: None,
-            },
-            OutboundFile {
-                url: "https://x.y/a".into(),
-                name: Some("Invoice".into()),
-            },
+            OutboundFile { url: "https://x.y/files/report.pdf?sig=1".into(), name: None },
+            OutboundFile { url: "https://x.y/a".into(), name: Some("Invoice".into()) },
         ];
         let params = &plan(vec![message], None).calls[0].params;
         assert!(!params.contains_key("MESSAGE"), "files carry the message");
@@ -327,14 +241,8 @@ mod tests {
     #[test]
     fn buttons_without_text_get_a_prompt() {
         let mut message = OutboundMessage::text("  ");
-        message.buttons = vec![Button {
-            label: "A".into(),
-            value: "a".into(),
-        }];
-        assert_eq!(
-            plan(vec![message], None).calls[0].params["MESSAGE"],
-            DEFAULT_BUTTONS_TEXT
-        );
+        message.buttons = vec![Button { label: "A".into(), value: "a".into() }];
+        assert_eq!(plan(vec![message], None).calls[0].params["MESSAGE"], DEFAULT_BUTTONS_TEXT);
     }
 
     #[test]
@@ -351,27 +259,17 @@ mod tests {
         let plan = plan(vec![handoff], None);
         assert_eq!(plan.calls.len(), 1);
         assert_eq!(plan.calls[0].method, "imopenlines.bot.session.operator");
-        assert_eq!(
-            Value::Object(plan.calls[0].params.clone()),
-            json!({"CHAT_ID": "7"})
-        );
+        assert_eq!(Value::Object(plan.calls[0].params.clone()), json!({"CHAT_ID": "7"}));
     }
 
     #[test]
     fn staff_notices_go_to_the_staff_dialog_only() {
         let mut notice = OutboundMessage::text("");
-        notice.control = Some(Control::StaffNotice(
-            "Forwarded to an operator: https://panel/1".into(),
-        ));
+        notice.control = Some(Control::StaffNotice("Forwarded to an operator: https://panel/1".into()));
         let plan = plan(vec![notice], None);
         assert_eq!(plan.calls.len(), 1);
         assert_eq!(plan.calls[0].params["DIALOG_ID"], "chat12");
-        assert!(
-            plan.calls[0].params["MESSAGE"]
-                .as_str()
-                .unwrap()
-                .contains("https://panel/1")
-        );
+        assert!(plan.calls[0].params["MESSAGE"].as_str().unwrap().contains("https://panel/1"));
     }
 
     #[test]

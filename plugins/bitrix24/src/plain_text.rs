@@ -2,10 +2,8 @@
 //! text the user typed (`[USER=55]Bot[/USER], hi` → `Bot, hi`).
 
 /// Tags Bitrix24 chats use. Anything else in brackets is kept verbatim.
-const MARKUP_TAGS: &[&str] = &[
-    "B", "I", "U", "S", "URL", "USER", "CHAT", "QUOTE", "CODE", "SIZE", "COLOR", "FONT", "SEND",
-    "PUT", "CALL", "ICON", "DISK", "DATE", "CONTEXT", "BR",
-];
+const MARKUP_TAGS: &[&str] =
+    &["B", "I", "U", "S", "URL", "USER", "CHAT", "QUOTE", "CODE", "SIZE", "COLOR", "FONT", "SEND", "PUT", "CALL", "ICON", "DISK", "DATE", "CONTEXT", "BR"];
 
 /// The text with known BBCode tags removed; `[BR]` becomes a line break.
 pub fn strip_bbcode(text: &str) -> String {
@@ -14,10 +12,7 @@ pub fn strip_bbcode(text: &str) -> String {
     while let Some(open) = rest.find('[') {
         plain.push_str(&rest[..open]);
         let candidate = &rest[open..];
-        match candidate
-            .find(']')
-            .map(|close| (close, tag_name(&candidate[1..close])))
-        {
+        match candidate.find(']').map(|close| (close, tag_name(&candidate[1..close]))) {
             Some((close, name)) if MARKUP_TAGS.contains(&name.as_str()) => {
                 if name == "BR" {
                     plain.push('\n');
@@ -36,12 +31,7 @@ pub fn strip_bbcode(text: &str) -> String {
 
 /// `/URL=https://x` → `URL`.
 fn tag_name(inside: &str) -> String {
-    inside
-        .trim_start_matches('/')
-        .split(['=', ' '])
-        .next()
-        .unwrap_or_default()
-        .to_ascii_uppercase()
+    inside.trim_start_matches('/').split(['=', ' ']).next().unwrap_or_default().to_ascii_uppercase()
 }
 
 #[cfg(test)]

@@ -48,14 +48,10 @@ impl ReplyContext {
     /// Read a reply-context written by [`ReplyContext::to_json`].
     pub fn from_json(text: &str) -> Result<Self, PluginError> {
         let context: Self = serde_json::from_str(text).map_err(|e| {
-            PluginError::permanent(format!(
-                "reply-context is not a Bitrix24 reply context ({e}); was the conversation started by another channel?"
-            ))
+            PluginError::permanent(format!("reply-context is not a Bitrix24 reply context ({e}); was the conversation started by another channel?"))
         })?;
         if context.client_endpoint.is_empty() || context.dialog_id.is_empty() {
-            return Err(PluginError::permanent(
-                "reply-context lacks client_endpoint or dialog_id",
-            ));
+            return Err(PluginError::permanent("reply-context lacks client_endpoint or dialog_id"));
         }
         Ok(context)
     }
@@ -96,22 +92,11 @@ mod tests {
             ..ReplyContext::default()
         };
         let json = context.to_json();
-        assert_eq!(
-            json,
-            r#"{"client_endpoint":"https://p.bitrix24.com/rest/","bot_token":"tok","bot_id":"55","dialog_id":"chat7","chat_id":"7"}"#
-        );
+        assert_eq!(json, r#"{"client_endpoint":"https://p.bitrix24.com/rest/","bot_token":"tok","bot_id":"55","dialog_id":"chat7","chat_id":"7"}"#);
         assert_eq!(ReplyContext::from_json(&json).unwrap(), context);
-        let refreshable = ReplyContext {
-            member_id: "m1".into(),
-            refresh_token: "rt".into(),
-            token_expires: 1_771_932_585,
-            ..context
-        };
+        let refreshable = ReplyContext { member_id: "m1".into(), refresh_token: "rt".into(), token_expires: 1_771_932_585, ..context };
         let json = refreshable.to_json();
-        assert!(
-            json.ends_with(r#""member_id":"m1","refresh_token":"rt","token_expires":1771932585}"#),
-            "{json}"
-        );
+        assert!(json.ends_with(r#""member_id":"m1","refresh_token":"rt","token_expires":1771932585}"#), "{json}");
         assert_eq!(ReplyContext::from_json(&json).unwrap(), refreshable);
     }
 
@@ -126,23 +111,10 @@ mod tests {
             ..ReplyContext::default()
         };
         let portal = context.portal("m0:55:chat7");
-        assert_eq!(
-            portal.member_id, "m0",
-            "older contexts: from the conversation id"
-        );
-        assert_eq!(
-            (
-                portal.access_token.as_str(),
-                portal.refresh_token.as_str(),
-                portal.expires
-            ),
-            ("tok", "rt", 5)
-        );
+        assert_eq!(portal.member_id, "m0", "older contexts: from the conversation id");
+        assert_eq!((portal.access_token.as_str(), portal.refresh_token.as_str(), portal.expires), ("tok", "rt", 5));
         assert_eq!(context.portal("not-a-bitrix-conversation").member_id, "");
-        let with_member = ReplyContext {
-            member_id: "m1".into(),
-            ..context
-        };
+        let with_member = ReplyContext { member_id: "m1".into(), ..context };
         assert_eq!(with_member.portal("m0:55:chat7").member_id, "m1");
     }
 

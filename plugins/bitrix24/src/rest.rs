@@ -23,13 +23,7 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 pub const EXPIRED_TOKEN: &str = "expired_token";
 
 /// Error codes meaning the token was refused: an administrator must act.
-const AUTH_ERRORS: &[&str] = &[
-    "NO_AUTH_FOUND",
-    "invalid_token",
-    "INVALID_TOKEN",
-    "WRONG_AUTH_TYPE",
-    "INVALID_CREDENTIALS",
-];
+const AUTH_ERRORS: &[&str] = &["NO_AUTH_FOUND", "invalid_token", "INVALID_TOKEN", "WRONG_AUTH_TYPE", "INVALID_CREDENTIALS"];
 
 /// The portal's rate limit (a leaky bucket of 2 requests per second with a
 /// burst of 50, per portal): retry after [`RATE_LIMIT_WAIT`].
@@ -79,9 +73,7 @@ impl From<PluginError> for RestFailure {
 pub fn method_url(client_endpoint: &str, method: &str) -> Result<String, PluginError> {
     let endpoint = client_endpoint.trim();
     if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
-        return Err(PluginError::permanent(format!(
-            "Bitrix24 client_endpoint `{endpoint}` is not an http(s) URL"
-        )));
+        return Err(PluginError::permanent(format!("Bitrix24 client_endpoint `{endpoint}` is not an http(s) URL")));
     }
     Ok(format!("{}/{method}", endpoint.trim_end_matches('/')))
 }
@@ -96,26 +88,16 @@ pub fn request_body(token: &str, params: &Map<String, Value>) -> Value {
 /// Read a REST response: the `result` on success, a classified error
 /// otherwise. `headers` have lower-case names; `now` (Unix seconds) reads a
 /// `Retry-After` given as a date.
-pub fn interpret_response(
-    method: &str,
-    status: u16,
-    headers: &[(String, String)],
-    body: &[u8],
-    now: u64,
-) -> Result<Value, RestFailure> {
+pub fn interpret_response(method: &str, status: u16, headers: &[(String, String)], body: &[u8], now: u64) -> Result<Value, RestFailure> {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let error_code = parsed
-        .as_ref()
-        .and_then(|json| json.get("error"))
-        .and_then(Value::as_str);
+    let error_code = parsed.as_ref().and_then(|json| json.get("error")).and_then(Value::as_str);
     if (200..300).contains(&status) && error_code.is_none() {
         return match parsed.as_ref().and_then(|json| json.get("result")) {
             Some(result) => Ok(result.clone()),
-            None => Err(PluginError::permanent(format!(
-                "Bitrix24 {method}: HTTP {status} without a `result`: {}",
-                http::snippet(&String::from_utf8_lossy(body))
-            ))
-            .into()),
+            None => {
+                Err(PluginError::permanent(format!("Bitrix24 {method}: HTTP {status} without a `result`: {}", http::snippet(&String::from_utf8_lossy(body))))
+                    .into())
+            }
         };
     }
     let description = parsed
@@ -124,25 +106,13 @@ pub fn interpret_response(
         .and_then(Value::as_str)
         .map(str::to_string)
         .unwrap_or_else(|| http::snippet(&String::from_utf8_lossy(body)));
-    let retry_after = headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
-        .and_then(|(_, value)| parse_retry_after(value, now));
-    Err(RestFailure {
-        code: error_code.map(str::to_string),
-        error: classify_error(method, status, error_code, &description, retry_after),
-    })
+    let retry_after = headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("retry-after")).and_then(|(_, value)| parse_retry_after(value, now));
+    Err(RestFailure { code: error_code.map(str::to_string), error: classify_error(method, status, error_code, &description, retry_after) })
 }
 
 /// Map a Bitrix24 error to an error kind with an actionable message.
 /// `retry_after` is the response's `Retry-After`, if it had one.
-pub fn classify_error(
-    method: &str,
-    status: u16,
-    code: Option<&str>,
-    description: &str,
-    retry_after: Option<Duration>,
-) -> PluginError {
+pub fn classify_error(method: &str, status: u16, code: Option<&str>, description: &str, retry_after: Option<Duration>) -> PluginError {
     let code_text = code.unwrap_or("no error code");
     let description = description.trim().trim_end_matches('.');
     let detail = format!("Bitrix24 {method} failed with HTTP {status} {code_text}: {description}");
@@ -159,18 +129,14 @@ pub fn classify_error(
              `client_secret` (the application's OAuth credentials) so the plugin refreshes it, or \
              reinstall the application on the portal"
         )),
-        Some(code) if AUTH_ERRORS.contains(&code) => PluginError::config(format!(
-            "{detail}. The bot token was rejected: reinstall the application on the portal"
-        )),
-        Some("insufficient_scope") => PluginError::config(format!(
-            "{detail}. Add the `imbot` scope to the Bitrix24 application and reinstall it"
-        )),
+        Some(code) if AUTH_ERRORS.contains(&code) => {
+            PluginError::config(format!("{detail}. The bot token was rejected: reinstall the application on the portal"))
+        }
+        Some("insufficient_scope") => PluginError::config(format!("{detail}. Add the `imbot` scope to the Bitrix24 application and reinstall it")),
         Some(QUERY_LIMIT_EXCEEDED) => transient(Some(RATE_LIMIT_WAIT)),
         Some(code) if TRANSIENT_ERRORS.contains(&code) => transient(None),
         _ if status == 429 || status >= 500 => transient(None),
-        _ if status == 401 => PluginError::config(format!(
-            "{detail}. The bot token was rejected: reinstall the application on the portal"
-        )),
+        _ if status == 401 => PluginError::config(format!("{detail}. The bot token was rejected: reinstall the application on the portal")),
         _ => PluginError::permanent(detail),
     }
 }
@@ -193,16 +159,13 @@ fn parse_http_date(value: &str) -> Option<u64> {
     let [_weekday, day, month, year, time, "GMT"] = parts.as_slice() else {
         return None;
     };
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? as i64 + 1;
     let day: i64 = day.parse().ok()?;
     let year: i64 = year.parse().ok()?;
     let mut clock = time.split(':').map(|part| part.parse::<i64>().ok());
     let (hour, minute, second) = (clock.next()??, clock.next()??, clock.next()??);
-    if clock.next().is_some() || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60
-    {
+    if clock.next().is_some() || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
@@ -219,32 +182,19 @@ fn parse_http_date(value: &str) -> Option<u64> {
 /// Send one REST call with `token` as `auth` (the HTTP edge; no retries).
 pub fn send(client_endpoint: &str, token: &str, call: &RestCall) -> Result<Value, RestFailure> {
     let url = method_url(client_endpoint, call.method)?;
-    let response = http::Request::post(&url)
-        .json(&request_body(token, &call.params))
-        .timeout(TIMEOUT)
-        .send()
-        .map_err(|error| transport_error(call.method, error))?;
-    interpret_response(
-        call.method,
-        response.status,
-        &response.headers,
-        &response.body,
-        unix_now(),
-    )
+    let response =
+        http::Request::post(&url).json(&request_body(token, &call.params)).timeout(TIMEOUT).send().map_err(|error| transport_error(call.method, error))?;
+    interpret_response(call.method, response.status, &response.headers, &response.body, unix_now())
 }
 
 /// Seconds since the Unix epoch (`wasi:clocks`).
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs())
 }
 
 fn transport_error(method: &str, error: http::HttpError) -> PluginError {
     let hint = match &error {
-        http::HttpError::Denied(_) => {
-            ": add the portal to this plugin's `portal_url` or `allowed_hosts` setting"
-        }
+        http::HttpError::Denied(_) => ": add the portal to this plugin's `portal_url` or `allowed_hosts` setting",
         _ => "",
     };
     let mut mapped = PluginError::from(error);
@@ -264,40 +214,22 @@ mod tests {
     }
 
     fn failure_with(status: u16, headers: &[(&str, &str)], body: &str) -> RestFailure {
-        let headers: Vec<(String, String)> = headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         interpret_response(MESSAGE_ADD, status, &headers, body.as_bytes(), NOW).unwrap_err()
     }
 
     #[test]
     fn success_returns_the_result() {
-        let result = interpret_response(
-            MESSAGE_ADD,
-            200,
-            &[],
-            br#"{"result":19880117,"time":{"start":1}}"#,
-            NOW,
-        );
+        let result = interpret_response(MESSAGE_ADD, 200, &[], br#"{"result":19880117,"time":{"start":1}}"#, NOW);
         assert_eq!(result.unwrap(), serde_json::json!(19880117));
     }
 
     #[test]
     fn expired_token_is_recognised_and_names_the_settings_that_refresh_it() {
-        let expired = failure_with(
-            401,
-            &[],
-            r#"{"error":"expired_token","error_description":"The access token provided has expired."}"#,
-        );
+        let expired = failure_with(401, &[], r#"{"error":"expired_token","error_description":"The access token provided has expired."}"#);
         assert!(expired.is_expired_token());
         assert_eq!(expired.error.kind, ErrorKind::Config);
-        assert!(
-            expired.error.message.contains("`client_id`")
-                && expired.error.message.contains("`client_secret`"),
-            "{}",
-            expired.error.message
-        );
+        assert!(expired.error.message.contains("`client_id`") && expired.error.message.contains("`client_secret`"), "{}", expired.error.message);
     }
 
     #[test]
@@ -310,26 +242,15 @@ mod tests {
             let failure = failure_with(401, &[], body);
             assert!(!failure.is_expired_token(), "{body}");
             assert_eq!(failure.error.kind, ErrorKind::Config, "{body}");
-            assert!(
-                failure.error.message.contains("rejected"),
-                "{}",
-                failure.error.message
-            );
+            assert!(failure.error.message.contains("rejected"), "{}", failure.error.message);
         }
     }
 
     #[test]
     fn rate_limits_and_server_errors_are_transient() {
-        let error = failure(
-            503,
-            r#"{"error":"QUERY_LIMIT_EXCEEDED","error_description":"Too many requests"}"#,
-        );
+        let error = failure(503, r#"{"error":"QUERY_LIMIT_EXCEEDED","error_description":"Too many requests"}"#);
         assert_eq!(error.kind, ErrorKind::Transient);
-        assert_eq!(
-            error.retry_after_ms,
-            Some(1000),
-            "the leaky bucket drains 2 requests a second"
-        );
+        assert_eq!(error.retry_after_ms, Some(1000), "the leaky bucket drains 2 requests a second");
         let server = failure(500, r#"{"error":"INTERNAL_SERVER_ERROR"}"#);
         assert_eq!(server.kind, ErrorKind::Transient);
         assert_eq!(server.retry_after_ms, None, "the host's retry schedule");
@@ -342,50 +263,28 @@ mod tests {
 
     #[test]
     fn retry_after_headers_are_honoured() {
-        let limited = failure_with(
-            503,
-            &[("retry-after", "7")],
-            r#"{"error":"QUERY_LIMIT_EXCEEDED","error_description":"Too many requests"}"#,
-        );
-        assert_eq!(
-            limited.error.retry_after_ms,
-            Some(7000),
-            "the header wins over the default second"
-        );
+        let limited = failure_with(503, &[("retry-after", "7")], r#"{"error":"QUERY_LIMIT_EXCEEDED","error_description":"Too many requests"}"#);
+        assert_eq!(limited.error.retry_after_ms, Some(7000), "the header wins over the default second");
         let throttled = failure_with(429, &[("Retry-After", " 120 ")], "");
         assert_eq!(throttled.error.kind, ErrorKind::Transient);
         assert_eq!(throttled.error.retry_after_ms, Some(120_000));
         let dated = failure_with(429, &[("retry-after", "Tue, 24 Feb 2026 10:30:45 GMT")], "");
-        assert_eq!(
-            dated.error.retry_after_ms,
-            Some(60_000),
-            "one minute after NOW"
-        );
+        assert_eq!(dated.error.retry_after_ms, Some(60_000), "one minute after NOW");
         let unreadable = failure_with(429, &[("retry-after", "soon")], "");
         assert_eq!(unreadable.error.retry_after_ms, None);
         // A Retry-After on a permanent error changes nothing.
         let rejected = failure_with(400, &[("retry-after", "5")], r#"{"error":"MESSAGE_EMPTY"}"#);
-        assert_eq!(
-            (rejected.error.kind, rejected.error.retry_after_ms),
-            (ErrorKind::Permanent, None)
-        );
+        assert_eq!((rejected.error.kind, rejected.error.retry_after_ms), (ErrorKind::Permanent, None));
     }
 
     #[test]
     fn http_dates() {
-        assert_eq!(
-            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(784_111_777)
-        );
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
         assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
         assert_eq!(parse_http_date("Tue, 24 Feb 2026 10:29:45 GMT"), Some(NOW));
         assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
         assert_eq!(parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"), None);
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", NOW),
-            Some(Duration::ZERO),
-            "a past date: now"
-        );
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", NOW), Some(Duration::ZERO), "a past date: now");
     }
 
     #[test]
@@ -400,47 +299,28 @@ mod tests {
             let body = format!(r#"{{"error":"{code}","error_description":"{description}"}}"#);
             let error = failure(400, &body);
             assert_eq!(error.kind, ErrorKind::Permanent, "{code}");
-            assert!(
-                error.message.contains(code) && error.message.contains(description),
-                "{}",
-                error.message
-            );
+            assert!(error.message.contains(code) && error.message.contains(description), "{}", error.message);
         }
     }
 
     #[test]
     fn missing_scope_is_a_config_error() {
-        assert_eq!(
-            failure(403, r#"{"error":"insufficient_scope"}"#).kind,
-            ErrorKind::Config
-        );
+        assert_eq!(failure(403, r#"{"error":"insufficient_scope"}"#).kind, ErrorKind::Config);
     }
 
     #[test]
     fn an_error_in_a_200_response_is_still_an_error() {
-        assert_eq!(
-            failure(200, r#"{"error":"BOT_ID_ERROR","error_description":"x"}"#).kind,
-            ErrorKind::Permanent
-        );
+        assert_eq!(failure(200, r#"{"error":"BOT_ID_ERROR","error_description":"x"}"#).kind, ErrorKind::Permanent);
         assert_eq!(failure(200, "not json").kind, ErrorKind::Permanent);
     }
 
     #[test]
     fn urls_and_bodies() {
-        assert_eq!(
-            method_url("https://p.bitrix24.com/rest/", MESSAGE_ADD).unwrap(),
-            "https://p.bitrix24.com/rest/imbot.message.add"
-        );
-        assert_eq!(
-            method_url("https://p.bitrix24.com/rest", BOT_REGISTER).unwrap(),
-            "https://p.bitrix24.com/rest/imbot.register"
-        );
+        assert_eq!(method_url("https://p.bitrix24.com/rest/", MESSAGE_ADD).unwrap(), "https://p.bitrix24.com/rest/imbot.message.add");
+        assert_eq!(method_url("https://p.bitrix24.com/rest", BOT_REGISTER).unwrap(), "https://p.bitrix24.com/rest/imbot.register");
         assert!(method_url("p.bitrix24.com/rest/", MESSAGE_ADD).is_err());
         let mut params = Map::new();
         params.insert("BOT_ID".into(), "55".into());
-        assert_eq!(
-            request_body("tok", &params),
-            serde_json::json!({"BOT_ID": "55", "auth": "tok"})
-        );
+        assert_eq!(request_body("tok", &params), serde_json::json!({"BOT_ID": "55", "auth": "tok"}));
     }
 }

@@ -14,18 +14,9 @@ use switchboard_sdk::PluginError;
 /// What a session needs from the host.
 pub trait Io {
     /// One REST call with `token` as `auth`.
-    fn send(
-        &mut self,
-        client_endpoint: &str,
-        token: &str,
-        call: &RestCall,
-    ) -> Result<Value, RestFailure>;
+    fn send(&mut self, client_endpoint: &str, token: &str, call: &RestCall) -> Result<Value, RestFailure>;
     /// Exchange a refresh token for new tokens.
-    fn refresh(
-        &mut self,
-        client: &OAuthClient,
-        refresh_token: &str,
-    ) -> Result<PortalTokens, RefreshError>;
+    fn refresh(&mut self, client: &OAuthClient, refresh_token: &str) -> Result<PortalTokens, RefreshError>;
     /// The tokens stored for a portal.
     fn load_tokens(&mut self, member_id: &str) -> Result<Option<PortalTokens>, PluginError>;
     /// Store a portal's tokens.
@@ -42,19 +33,10 @@ pub trait Io {
 
 /// A borrowed [`Io`] works too (the caller keeps it, e.g. to inspect it).
 impl<T: Io + ?Sized> Io for &mut T {
-    fn send(
-        &mut self,
-        client_endpoint: &str,
-        token: &str,
-        call: &RestCall,
-    ) -> Result<Value, RestFailure> {
+    fn send(&mut self, client_endpoint: &str, token: &str, call: &RestCall) -> Result<Value, RestFailure> {
         (**self).send(client_endpoint, token, call)
     }
-    fn refresh(
-        &mut self,
-        client: &OAuthClient,
-        refresh_token: &str,
-    ) -> Result<PortalTokens, RefreshError> {
+    fn refresh(&mut self, client: &OAuthClient, refresh_token: &str) -> Result<PortalTokens, RefreshError> {
         (**self).refresh(client, refresh_token)
     }
     fn load_tokens(&mut self, member_id: &str) -> Result<Option<PortalTokens>, PluginError> {
@@ -126,14 +108,7 @@ impl<I: Io> Session<I> {
         {
             token = stored.access_token;
         }
-        Self {
-            io,
-            portal,
-            oauth,
-            token,
-            expired: Vec::new(),
-            refreshed: false,
-        }
+        Self { io, portal, oauth, token, expired: Vec::new(), refreshed: false }
     }
 
     /// The access token calls are made with (for tests and logs of length only).
@@ -157,10 +132,7 @@ impl<I: Io> Session<I> {
         // Ends: each round either returns, or moves to a token not tried yet
         // (a stored one, finitely many) or to the session's only refresh.
         loop {
-            let failure = match self
-                .io
-                .send(&self.portal.client_endpoint, &self.token, call)
-            {
+            let failure = match self.io.send(&self.portal.client_endpoint, &self.token, call) {
                 Ok(result) => return Ok(result),
                 Err(failure) => failure,
             };
@@ -197,11 +169,7 @@ impl<I: Io> Session<I> {
     }
 
     fn member_label(&self) -> &str {
-        if self.portal.member_id.is_empty() {
-            "(unknown member_id)"
-        } else {
-            &self.portal.member_id
-        }
+        if self.portal.member_id.is_empty() { "(unknown member_id)" } else { &self.portal.member_id }
     }
 
     /// A valid access token: one another call refreshed meanwhile, or a new
@@ -216,19 +184,8 @@ impl<I: Io> Session<I> {
         // The stored refresh token first: refreshing uses a refresh token up,
         // so after one refresh only the stored one is still valid.
         let mut candidates: Vec<String> = Vec::new();
-        let installed = if member_id.is_empty() {
-            None
-        } else {
-            self.io.installation_refresh_token(&member_id)
-        };
-        for candidate in [
-            stored.map(|s| s.refresh_token),
-            Some(self.portal.refresh_token.clone()),
-            installed,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        let installed = if member_id.is_empty() { None } else { self.io.installation_refresh_token(&member_id) };
+        for candidate in [stored.map(|s| s.refresh_token), Some(self.portal.refresh_token.clone()), installed].into_iter().flatten() {
             if !candidate.is_empty() && !candidates.contains(&candidate) {
                 candidates.push(candidate);
             }
@@ -261,18 +218,12 @@ impl<I: Io> Session<I> {
                             error.message
                         ));
                     }
-                    let refreshed = format!(
-                        "refreshed the Bitrix24 access token of portal {}",
-                        self.member_label()
-                    );
+                    let refreshed = format!("refreshed the Bitrix24 access token of portal {}", self.member_label());
                     self.io.info(&refreshed);
                     self.refreshed = true;
                     return Ok(tokens.access_token);
                 }
-                Err(RefreshError {
-                    error,
-                    token_refused: true,
-                }) => last_error = Some(error),
+                Err(RefreshError { error, token_refused: true }) => last_error = Some(error),
                 Err(RefreshError { error, .. }) => return Err(error),
             }
         }
@@ -281,16 +232,12 @@ impl<I: Io> Session<I> {
         if let Some(token) = self.refreshed_meanwhile(stored.as_ref(), now) {
             return Ok(token);
         }
-        Err(last_error.unwrap_or_else(|| {
-            PluginError::config("the Bitrix24 OAuth server refused every refresh token")
-        }))
+        Err(last_error.unwrap_or_else(|| PluginError::config("the Bitrix24 OAuth server refused every refresh token")))
     }
 
     /// The stored access token, if it is valid and was not refused in this session.
     fn refreshed_meanwhile(&self, stored: Option<&PortalTokens>, now: u64) -> Option<String> {
-        stored
-            .filter(|stored| stored.is_fresh(now) && !self.expired.contains(&stored.access_token))
-            .map(|stored| stored.access_token.clone())
+        stored.filter(|stored| stored.is_fresh(now) && !self.expired.contains(&stored.access_token)).map(|stored| stored.access_token.clone())
     }
 }
 
@@ -302,10 +249,7 @@ fn load_stored<I: Io>(io: &mut I, member_id: &str) -> Option<PortalTokens> {
     match io.load_tokens(member_id) {
         Ok(stored) => stored,
         Err(error) => {
-            let message = format!(
-                "cannot read the stored Bitrix24 tokens of portal {member_id}: {}",
-                error.message
-            );
+            let message = format!("cannot read the stored Bitrix24 tokens of portal {member_id}: {}", error.message);
             io.warn(&message);
             None
         }
@@ -342,49 +286,26 @@ mod tests {
     }
 
     impl Io for Script {
-        fn send(
-            &mut self,
-            _endpoint: &str,
-            token: &str,
-            _call: &RestCall,
-        ) -> Result<Value, RestFailure> {
+        fn send(&mut self, _endpoint: &str, token: &str, _call: &RestCall) -> Result<Value, RestFailure> {
             self.sent.push(token.to_string());
             if !self.portal_refuses_all && self.valid.iter().any(|valid| valid == token) {
                 return Ok(json!(19880117));
             }
-            rest::interpret_response(
-                MESSAGE_ADD,
-                401,
-                &[],
-                br#"{"error":"expired_token","error_description":"The access token provided has expired."}"#,
-                NOW,
-            )
+            rest::interpret_response(MESSAGE_ADD, 401, &[], br#"{"error":"expired_token","error_description":"The access token provided has expired."}"#, NOW)
         }
 
-        fn refresh(
-            &mut self,
-            _client: &OAuthClient,
-            refresh_token: &str,
-        ) -> Result<PortalTokens, RefreshError> {
+        fn refresh(&mut self, _client: &OAuthClient, refresh_token: &str) -> Result<PortalTokens, RefreshError> {
             self.refreshed_with.push(refresh_token.to_string());
             if self.other_call_refreshes {
                 // Another call refreshes first and uses the token up.
-                self.stored.insert(
-                    "m1".into(),
-                    tokens("raced-token", "raced-refresh", NOW + 3600),
-                );
+                self.stored.insert("m1".into(), tokens("raced-token", "raced-refresh", NOW + 3600));
                 self.valid.push("raced-token".into());
             }
             if let Some(failure) = &self.refresh_failure {
                 return Err(failure.clone());
             }
             let Some(position) = self.grants.iter().position(|grant| grant == refresh_token) else {
-                return Err(crate::oauth::parse_refresh_response(
-                    400,
-                    br#"{"error":"invalid_grant"}"#,
-                    NOW,
-                )
-                .unwrap_err());
+                return Err(crate::oauth::parse_refresh_response(400, br#"{"error":"invalid_grant"}"#, NOW).unwrap_err());
             };
             self.grants.remove(position);
             self.issued += 1;
@@ -392,21 +313,14 @@ mod tests {
             self.valid.push(access.clone());
             let refresh = format!("fresh-refresh-{}", self.issued);
             self.grants.push(refresh.clone());
-            Ok(PortalTokens {
-                member_id: String::new(),
-                ..tokens(&access, &refresh, NOW + 3600)
-            })
+            Ok(PortalTokens { member_id: String::new(), ..tokens(&access, &refresh, NOW + 3600) })
         }
 
         fn load_tokens(&mut self, member_id: &str) -> Result<Option<PortalTokens>, PluginError> {
             Ok(self.stored.get(member_id).cloned())
         }
 
-        fn save_tokens(
-            &mut self,
-            member_id: &str,
-            tokens: &PortalTokens,
-        ) -> Result<(), PluginError> {
+        fn save_tokens(&mut self, member_id: &str, tokens: &PortalTokens) -> Result<(), PluginError> {
             if self.failing_store {
                 return Err(PluginError::transient("state store unavailable: down"));
             }
@@ -450,26 +364,16 @@ mod tests {
     }
 
     fn oauth() -> Option<OAuthClient> {
-        Some(OAuthClient {
-            oauth_url: "https://oauth.bitrix.info".into(),
-            client_id: "app.1".into(),
-            client_secret: "s3cr3t-value".into(),
-        })
+        Some(OAuthClient { oauth_url: "https://oauth.bitrix.info".into(), client_id: "app.1".into(), client_secret: "s3cr3t-value".into() })
     }
 
     fn call() -> RestCall {
-        RestCall {
-            method: MESSAGE_ADD,
-            params: Map::new(),
-        }
+        RestCall { method: MESSAGE_ADD, params: Map::new() }
     }
 
     #[test]
     fn a_valid_token_is_used_as_is() {
-        let mut script = Script {
-            valid: vec!["event-token".into()],
-            ..Script::default()
-        };
+        let mut script = Script { valid: vec!["event-token".into()], ..Script::default() };
         let mut session = Session::open(&mut script, portal(), oauth());
         assert_eq!(session.call(&call()).unwrap(), json!(19880117));
         assert!(script.refreshed_with.is_empty());
@@ -478,110 +382,52 @@ mod tests {
 
     #[test]
     fn an_expired_token_is_refreshed_stored_and_the_call_retried_once() {
-        let mut script = Script {
-            grants: vec!["event-refresh".into()],
-            ..Script::default()
-        };
+        let mut script = Script { grants: vec!["event-refresh".into()], ..Script::default() };
         let mut session = Session::open(&mut script, portal(), oauth());
         assert_eq!(session.call(&call()).unwrap(), json!(19880117));
-        assert_eq!(
-            session.call(&call()).unwrap(),
-            json!(19880117),
-            "later calls use the new token"
-        );
+        assert_eq!(session.call(&call()).unwrap(), json!(19880117), "later calls use the new token");
         assert_eq!(script.sent, ["event-token", "fresh-1", "fresh-1"]);
         assert_eq!(script.refreshed_with, ["event-refresh"]);
         let stored = &script.stored["m1"];
-        assert_eq!(
-            (stored.access_token.as_str(), stored.refresh_token.as_str()),
-            ("fresh-1", "fresh-refresh-1")
-        );
+        assert_eq!((stored.access_token.as_str(), stored.refresh_token.as_str()), ("fresh-1", "fresh-refresh-1"));
         assert_eq!(stored.member_id, "m1", "stored under the portal");
     }
 
     #[test]
     fn later_sessions_use_the_stored_token_when_it_is_newer() {
-        let mut script = Script {
-            valid: vec!["fresh-1".into(), "event-token".into()],
-            ..Script::default()
-        };
-        script.stored.insert(
-            "m1".into(),
-            tokens("fresh-1", "fresh-refresh-1", NOW + 3000),
-        );
+        let mut script = Script { valid: vec!["fresh-1".into(), "event-token".into()], ..Script::default() };
+        script.stored.insert("m1".into(), tokens("fresh-1", "fresh-refresh-1", NOW + 3000));
         let session = Session::open(&mut script, portal(), oauth());
         assert_eq!(session.token(), "fresh-1");
         // A newer event beats an older refresh.
-        let newer = Portal {
-            expires: NOW + 3500,
-            ..portal()
-        };
-        assert_eq!(
-            Session::open(&mut script, newer, oauth()).token(),
-            "event-token"
-        );
+        let newer = Portal { expires: NOW + 3500, ..portal() };
+        assert_eq!(Session::open(&mut script, newer, oauth()).token(), "event-token");
         // An old reply context without expiry: the stored token is newer.
-        let unknown = Portal {
-            expires: 0,
-            ..portal()
-        };
-        assert_eq!(
-            Session::open(&mut script, unknown, oauth()).token(),
-            "fresh-1"
-        );
+        let unknown = Portal { expires: 0, ..portal() };
+        assert_eq!(Session::open(&mut script, unknown, oauth()).token(), "fresh-1");
     }
 
     #[test]
     fn the_stored_refresh_token_goes_first_and_used_up_ones_are_skipped() {
-        let mut script = Script {
-            grants: vec!["stored-refresh".into()],
-            ..Script::default()
-        };
-        script.stored.insert(
-            "m1".into(),
-            tokens("stored-expired", "stored-refresh", NOW - 5),
-        );
-        let mut session = Session::open(
-            &mut script,
-            Portal {
-                expires: NOW - 100,
-                ..portal()
-            },
-            oauth(),
-        );
+        let mut script = Script { grants: vec!["stored-refresh".into()], ..Script::default() };
+        script.stored.insert("m1".into(), tokens("stored-expired", "stored-refresh", NOW - 5));
+        let mut session = Session::open(&mut script, Portal { expires: NOW - 100, ..portal() }, oauth());
         assert_eq!(session.token(), "stored-expired");
         session.call(&call()).unwrap();
         assert_eq!(script.refreshed_with, ["stored-refresh"]);
 
         // The stored one is used up: the event's is tried next, then the installation's.
-        let mut script = Script {
-            grants: vec!["installed-refresh".into()],
-            installed: Some("installed-refresh".into()),
-            ..Script::default()
-        };
-        script
-            .stored
-            .insert("m1".into(), tokens("stored-expired", "used-up", NOW - 5));
-        Session::open(&mut script, portal(), oauth())
-            .call(&call())
-            .unwrap();
-        assert_eq!(
-            script.refreshed_with,
-            ["used-up", "event-refresh", "installed-refresh"]
-        );
+        let mut script = Script { grants: vec!["installed-refresh".into()], installed: Some("installed-refresh".into()), ..Script::default() };
+        script.stored.insert("m1".into(), tokens("stored-expired", "used-up", NOW - 5));
+        Session::open(&mut script, portal(), oauth()).call(&call()).unwrap();
+        assert_eq!(script.refreshed_with, ["used-up", "event-refresh", "installed-refresh"]);
     }
 
     #[test]
     fn a_token_another_call_refreshed_meanwhile_is_taken_without_refreshing() {
-        let mut script = Script {
-            valid: vec!["other-fresh".into()],
-            ..Script::default()
-        };
+        let mut script = Script { valid: vec!["other-fresh".into()], ..Script::default() };
         let mut session = Session::open(&mut script, portal(), oauth());
-        script_store(
-            &mut session,
-            tokens("other-fresh", "other-refresh", NOW + 3600),
-        );
+        script_store(&mut session, tokens("other-fresh", "other-refresh", NOW + 3600));
         assert_eq!(session.call(&call()).unwrap(), json!(19880117));
         assert!(script.refreshed_with.is_empty());
         assert_eq!(script.sent, ["event-token", "other-fresh"]);
@@ -589,17 +435,9 @@ mod tests {
 
     #[test]
     fn a_stored_token_refused_despite_its_expiry_leads_to_a_refresh() {
-        let mut script = Script {
-            grants: vec!["stored-refresh".into()],
-            ..Script::default()
-        };
-        script
-            .stored
-            .insert("m1".into(), tokens("revoked", "stored-refresh", NOW + 3000));
-        let newer_event = Portal {
-            expires: NOW + 3500,
-            ..portal()
-        };
+        let mut script = Script { grants: vec!["stored-refresh".into()], ..Script::default() };
+        script.stored.insert("m1".into(), tokens("revoked", "stored-refresh", NOW + 3000));
+        let newer_event = Portal { expires: NOW + 3500, ..portal() };
         let mut session = Session::open(&mut script, newer_event, oauth());
         assert_eq!(session.call(&call()).unwrap(), json!(19880117));
         assert_eq!(script.sent, ["event-token", "revoked", "fresh-1"]);
@@ -613,10 +451,7 @@ mod tests {
 
     #[test]
     fn losing_a_refresh_race_falls_back_to_the_winners_token() {
-        let mut script = Script {
-            other_call_refreshes: true,
-            ..Script::default()
-        };
+        let mut script = Script { other_call_refreshes: true, ..Script::default() };
         let mut session = Session::open(&mut script, portal(), oauth());
         assert_eq!(session.call(&call()).unwrap(), json!(19880117));
         assert_eq!(script.sent.last().map(String::as_str), Some("raced-token"));
@@ -625,15 +460,9 @@ mod tests {
     #[test]
     fn without_client_credentials_the_error_names_the_settings() {
         let mut script = Script::default();
-        let error = Session::open(&mut script, portal(), None)
-            .call(&call())
-            .unwrap_err();
+        let error = Session::open(&mut script, portal(), None).call(&call()).unwrap_err();
         assert_eq!(error.kind, ErrorKind::Config);
-        assert!(
-            error.message.contains("`client_id`") && error.message.contains("`client_secret`"),
-            "{}",
-            error.message
-        );
+        assert!(error.message.contains("`client_id`") && error.message.contains("`client_secret`"), "{}", error.message);
         assert!(script.refreshed_with.is_empty());
         assert_eq!(script.warnings.len(), 1, "the failure is logged");
     }
@@ -641,70 +470,34 @@ mod tests {
     #[test]
     fn a_failed_refresh_is_a_config_error_without_secrets() {
         let mut script = Script::default();
-        let error = Session::open(&mut script, portal(), oauth())
-            .call(&call())
-            .unwrap_err();
+        let error = Session::open(&mut script, portal(), oauth()).call(&call()).unwrap_err();
         assert_eq!(error.kind, ErrorKind::Config);
-        assert!(
-            error.message.contains("could not be refreshed") && error.message.contains("m1"),
-            "{}",
-            error.message
-        );
+        assert!(error.message.contains("could not be refreshed") && error.message.contains("m1"), "{}", error.message);
         for secret in ["s3cr3t-value", "event-refresh", "event-token"] {
-            assert!(
-                !error.message.contains(secret),
-                "{secret} leaked: {}",
-                error.message
-            );
+            assert!(!error.message.contains(secret), "{secret} leaked: {}", error.message);
         }
         assert_eq!(script.sent.len(), 1, "no retry without a new token");
 
-        let wrong_client =
-            crate::oauth::parse_refresh_response(401, br#"{"error":"invalid_client"}"#, NOW)
-                .unwrap_err();
-        let mut script = Script {
-            refresh_failure: Some(wrong_client),
-            installed: Some("installed".into()),
-            ..Script::default()
-        };
-        let error = Session::open(&mut script, portal(), oauth())
-            .call(&call())
-            .unwrap_err();
-        assert!(
-            error.message.contains("`client_secret`"),
-            "{}",
-            error.message
-        );
-        assert_eq!(
-            script.refreshed_with,
-            ["event-refresh"],
-            "wrong credentials fail every token: stop at the first"
-        );
+        let wrong_client = crate::oauth::parse_refresh_response(401, br#"{"error":"invalid_client"}"#, NOW).unwrap_err();
+        let mut script = Script { refresh_failure: Some(wrong_client), installed: Some("installed".into()), ..Script::default() };
+        let error = Session::open(&mut script, portal(), oauth()).call(&call()).unwrap_err();
+        assert!(error.message.contains("`client_secret`"), "{}", error.message);
+        assert_eq!(script.refreshed_with, ["event-refresh"], "wrong credentials fail every token: stop at the first");
     }
 
     #[test]
     fn an_unreachable_oauth_server_is_transient() {
         let down = crate::oauth::parse_refresh_response(503, b"", NOW).unwrap_err();
-        let mut script = Script {
-            refresh_failure: Some(down),
-            ..Script::default()
-        };
-        let error = Session::open(&mut script, portal(), oauth())
-            .call(&call())
-            .unwrap_err();
+        let mut script = Script { refresh_failure: Some(down), ..Script::default() };
+        let error = Session::open(&mut script, portal(), oauth()).call(&call()).unwrap_err();
         assert_eq!(error.kind, ErrorKind::Transient);
     }
 
     #[test]
     fn no_refresh_token_at_all() {
         let mut script = Script::default();
-        let bare = Portal {
-            refresh_token: String::new(),
-            ..portal()
-        };
-        let error = Session::open(&mut script, bare, oauth())
-            .call(&call())
-            .unwrap_err();
+        let bare = Portal { refresh_token: String::new(), ..portal() };
+        let error = Session::open(&mut script, bare, oauth()).call(&call()).unwrap_err();
         assert_eq!(error.kind, ErrorKind::Config);
         assert!(error.message.contains("reinstall"), "{}", error.message);
     }
@@ -712,20 +505,12 @@ mod tests {
     #[test]
     fn a_refreshed_token_that_is_refused_again_is_not_refreshed_twice() {
         // The refresh works, but the portal refuses the new token too.
-        let mut script = Script {
-            grants: vec!["event-refresh".into()],
-            portal_refuses_all: true,
-            ..Script::default()
-        };
+        let mut script = Script { grants: vec!["event-refresh".into()], portal_refuses_all: true, ..Script::default() };
         let mut session = Session::open(&mut script, portal(), oauth());
         for _ in 0..2 {
             let error = session.call(&call()).unwrap_err();
             assert_eq!(error.kind, ErrorKind::Config);
-            assert!(
-                error.message.contains("freshly refreshed"),
-                "{}",
-                error.message
-            );
+            assert!(error.message.contains("freshly refreshed"), "{}", error.message);
         }
         assert_eq!(script.refreshed_with.len(), 1, "one refresh per session");
         assert_eq!(script.sent, ["event-token", "fresh-1", "fresh-1"]);
@@ -733,22 +518,9 @@ mod tests {
 
     #[test]
     fn a_failing_store_still_delivers() {
-        let mut script = Script {
-            grants: vec!["event-refresh".into()],
-            failing_store: true,
-            ..Script::default()
-        };
-        Session::open(&mut script, portal(), oauth())
-            .call(&call())
-            .unwrap();
-        assert!(
-            script
-                .warnings
-                .iter()
-                .any(|w| w.contains("could not store")),
-            "{:?}",
-            script.warnings
-        );
+        let mut script = Script { grants: vec!["event-refresh".into()], failing_store: true, ..Script::default() };
+        Session::open(&mut script, portal(), oauth()).call(&call()).unwrap();
+        assert!(script.warnings.iter().any(|w| w.contains("could not store")), "{:?}", script.warnings);
     }
 
     #[test]
@@ -756,13 +528,7 @@ mod tests {
         struct Limited;
         impl Io for Limited {
             fn send(&mut self, _: &str, _: &str, _: &RestCall) -> Result<Value, RestFailure> {
-                rest::interpret_response(
-                    MESSAGE_ADD,
-                    503,
-                    &[],
-                    br#"{"error":"QUERY_LIMIT_EXCEEDED"}"#,
-                    NOW,
-                )
+                rest::interpret_response(MESSAGE_ADD, 503, &[], br#"{"error":"QUERY_LIMIT_EXCEEDED"}"#, NOW)
             }
             fn refresh(&mut self, _: &OAuthClient, _: &str) -> Result<PortalTokens, RefreshError> {
                 unreachable!("a rate limit is not an expired token")
@@ -782,12 +548,7 @@ mod tests {
             fn warn(&mut self, _: &str) {}
             fn info(&mut self, _: &str) {}
         }
-        let error = Session::open(Limited, portal(), oauth())
-            .call(&call())
-            .unwrap_err();
-        assert_eq!(
-            (error.kind, error.retry_after_ms),
-            (ErrorKind::Transient, Some(1000))
-        );
+        let error = Session::open(Limited, portal(), oauth()).call(&call()).unwrap_err();
+        assert_eq!((error.kind, error.retry_after_ms), (ErrorKind::Transient, Some(1000)));
     }
 }

@@ -40,10 +40,7 @@ fn yes_no<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D
     let value = Value::deserialize(deserializer)?;
     let yes = match &value {
         Value::Bool(flag) => *flag,
-        Value::String(text) => matches!(
-            text.trim().to_ascii_uppercase().as_str(),
-            "Y" | "YES" | "TRUE" | "1"
-        ),
+        Value::String(text) => matches!(text.trim().to_ascii_uppercase().as_str(), "Y" | "YES" | "TRUE" | "1"),
         _ => false,
     };
     Ok(if yes { "Y" } else { "N" }.to_string())
@@ -76,9 +73,7 @@ impl BotSettings {
         Ok(Self {
             code: get("bot_code").unwrap_or_else(|| "switchboard".into()),
             name: get("bot_name").unwrap_or_else(|| "Switchboard bot".into()),
-            bot_type: get("bot_type")
-                .unwrap_or_else(|| "O".into())
-                .to_ascii_uppercase(),
+            bot_type: get("bot_type").unwrap_or_else(|| "O".into()).to_ascii_uppercase(),
             commands: parse_commands(get("commands").as_deref())?,
             webhook_url,
         })
@@ -98,12 +93,8 @@ pub fn parse_commands(json: Option<&str>) -> Result<Vec<CommandSpec>, PluginErro
     })?;
     for command in &mut commands {
         command.command = command.command.trim().trim_start_matches('/').to_string();
-        if command.command.is_empty() || !command.command.chars().all(|c| c.is_ascii_alphanumeric())
-        {
-            return Err(PluginError::config(format!(
-                "command `{}` in setting `commands`: use latin letters and digits only",
-                command.command
-            )));
+        if command.command.is_empty() || !command.command.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(PluginError::config(format!("command `{}` in setting `commands`: use latin letters and digits only", command.command)));
         }
         if command.title.is_empty() {
             command.title = command.command.clone();
@@ -116,18 +107,9 @@ pub fn parse_commands(json: Option<&str>) -> Result<Vec<CommandSpec>, PluginErro
 /// directly (with an optional `member_id`, whose refreshed tokens then
 /// apply), or `member_id` naming a portal recorded at ONAPPINSTALL (its
 /// tokens, refreshable with `client_id`/`client_secret`).
-pub fn credentials_from_args(
-    args: &Pairs,
-    find_installation: impl FnOnce(&str) -> Result<Option<Installation>, PluginError>,
-) -> Result<Portal, PluginError> {
-    let arg = |name: &str| {
-        args.iter()
-            .find(|(key, value)| key == name && !value.trim().is_empty())
-            .map(|(_, value)| value.trim().to_string())
-    };
-    if let (Some(client_endpoint), Some(access_token)) =
-        (arg("client_endpoint"), arg("access_token"))
-    {
+pub fn credentials_from_args(args: &Pairs, find_installation: impl FnOnce(&str) -> Result<Option<Installation>, PluginError>) -> Result<Portal, PluginError> {
+    let arg = |name: &str| args.iter().find(|(key, value)| key == name && !value.trim().is_empty()).map(|(_, value)| value.trim().to_string());
+    if let (Some(client_endpoint), Some(access_token)) = (arg("client_endpoint"), arg("access_token")) {
         return Ok(Portal {
             client_endpoint,
             member_id: arg("member_id").unwrap_or_default(),
@@ -149,9 +131,7 @@ pub fn credentials_from_args(
         ))
     })?;
     if record.client_endpoint.is_empty() || record.access_token.is_empty() {
-        return Err(PluginError::config(format!(
-            "the installation of member_id {member_id} has no client_endpoint or access_token"
-        )));
+        return Err(PluginError::config(format!("the installation of member_id {member_id} has no client_endpoint or access_token")));
     }
     Ok(Portal {
         expires: record.expires.trim().parse().unwrap_or(0),
@@ -176,10 +156,7 @@ pub fn register_bot_call(settings: &BotSettings) -> RestCall {
     if settings.bot_type == "O" {
         params["OPENLINE"] = "Y".into();
     }
-    RestCall {
-        method: BOT_REGISTER,
-        params: into_map(params),
-    }
+    RestCall { method: BOT_REGISTER, params: into_map(params) }
 }
 
 /// `imbot.command.register` parameters. Bitrix24 hides commands that have
@@ -195,10 +172,7 @@ pub fn register_command_call(bot_id: &str, command: &CommandSpec, webhook_url: &
         "LANG": [phrase("en"), phrase("de")],
         "EVENT_COMMAND_ADD": webhook_url,
     });
-    RestCall {
-        method: COMMAND_REGISTER,
-        params: into_map(params),
-    }
+    RestCall { method: COMMAND_REGISTER, params: into_map(params) }
 }
 
 fn into_map(value: Value) -> Map<String, Value> {
@@ -215,40 +189,23 @@ pub fn id_from_result(method: &str, result: &Value) -> Result<String, PluginErro
         Value::String(text) => text.trim().parse().ok(),
         _ => None,
     };
-    id.filter(|id| *id > 0)
-        .map(|id| id.to_string())
-        .ok_or_else(|| {
-            PluginError::permanent(format!("Bitrix24 {method} returned no id: {result}"))
-        })
+    id.filter(|id| *id > 0).map(|id| id.to_string()).ok_or_else(|| PluginError::permanent(format!("Bitrix24 {method} returned no id: {result}")))
 }
 
 /// Run `register-bot`: register the bot, then each command.
 pub fn register_bot(args: &Pairs) -> Result<String, PluginError> {
     let settings = BotSettings::from_settings(config::get)?;
-    let portal = credentials_from_args(args, |member_id| {
-        state::get_json(&installation::state_key(member_id))
-    })?;
+    let portal = credentials_from_args(args, |member_id| state::get_json(&installation::state_key(member_id)))?;
     let mut session = host_io::session(portal);
     let mut call = |call: &RestCall| session.call(call);
     let bot_id = id_from_result(BOT_REGISTER, &call(&register_bot_call(&settings))?)?;
     for (registered, command) in settings.commands.iter().enumerate() {
-        call(&register_command_call(
-            &bot_id,
-            command,
-            &settings.webhook_url,
-        ))
-        .map_err(|mut error| {
-            error.message = format!(
-                "registered bot {bot_id} and {registered} commands, then command `{}` failed: {}",
-                command.command, error.message
-            );
+        call(&register_command_call(&bot_id, command, &settings.webhook_url)).map_err(|mut error| {
+            error.message = format!("registered bot {bot_id} and {registered} commands, then command `{}` failed: {}", command.command, error.message);
             error
         })?;
     }
-    Ok(format!(
-        "registered bot {bot_id} with {} commands",
-        settings.commands.len()
-    ))
+    Ok(format!("registered bot {bot_id} with {} commands", settings.commands.len()))
 }
 
 #[cfg(test)]
@@ -257,20 +214,12 @@ mod tests {
     use switchboard_sdk::ErrorKind;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<BotSettings, PluginError> {
-        let owned: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        BotSettings::from_settings(|key| {
-            owned.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
-        })
+        let owned: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        BotSettings::from_settings(|key| owned.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
     }
 
     fn args(pairs: &[(&str, &str)]) -> Pairs {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -279,55 +228,23 @@ mod tests {
         assert_eq!(error.kind, ErrorKind::Config);
         assert!(error.message.contains("public_url"));
         let defaults = settings(&[("webhook-url", "https://sb.example/hooks/c1")]).unwrap();
-        assert_eq!(
-            (
-                defaults.code.as_str(),
-                defaults.name.as_str(),
-                defaults.bot_type.as_str()
-            ),
-            ("switchboard", "Switchboard bot", "O")
-        );
+        assert_eq!((defaults.code.as_str(), defaults.name.as_str(), defaults.bot_type.as_str()), ("switchboard", "Switchboard bot", "O"));
         assert!(defaults.commands.is_empty());
     }
 
     #[test]
     fn parses_the_commands_setting() {
-        let commands = parse_commands(Some(
-            r#"[{"command":"help","title":"Help","params":"topic","common":"Y","hidden":false},{"command":"/reset"}]"#,
-        ))
-        .unwrap();
-        assert_eq!(
-            commands[0],
-            CommandSpec {
-                command: "help".into(),
-                title: "Help".into(),
-                params: "topic".into(),
-                common: "Y".into(),
-                hidden: "N".into(),
-            }
-        );
-        assert_eq!(
-            (
-                commands[1].command.as_str(),
-                commands[1].title.as_str(),
-                commands[1].common.as_str()
-            ),
-            ("reset", "reset", "N")
-        );
-        assert_eq!(
-            parse_commands(Some("{")).unwrap_err().kind,
-            ErrorKind::Config
-        );
+        let commands =
+            parse_commands(Some(r#"[{"command":"help","title":"Help","params":"topic","common":"Y","hidden":false},{"command":"/reset"}]"#)).unwrap();
+        assert_eq!(commands[0], CommandSpec { command: "help".into(), title: "Help".into(), params: "topic".into(), common: "Y".into(), hidden: "N".into() });
+        assert_eq!((commands[1].command.as_str(), commands[1].title.as_str(), commands[1].common.as_str()), ("reset", "reset", "N"));
+        assert_eq!(parse_commands(Some("{")).unwrap_err().kind, ErrorKind::Config);
         assert!(parse_commands(Some(r#"[{"command":"two words"}]"#)).is_err());
     }
 
     #[test]
     fn register_calls_have_bitrix_field_names() {
-        let settings = settings(&[
-            ("webhook-url", "https://sb.example/hooks/c1"),
-            ("bot_name", "Helper"),
-        ])
-        .unwrap();
+        let settings = settings(&[("webhook-url", "https://sb.example/hooks/c1"), ("bot_name", "Helper")]).unwrap();
         let call = register_bot_call(&settings);
         assert_eq!(call.method, "imbot.register");
         assert_eq!(
@@ -340,27 +257,12 @@ mod tests {
                 "PROPERTIES": {"NAME": "Helper"}
             })
         );
-        let command = &parse_commands(Some(
-            r#"[{"command":"help","title":"Help","params":"topic"}]"#,
-        ))
-        .unwrap()[0];
+        let command = &parse_commands(Some(r#"[{"command":"help","title":"Help","params":"topic"}]"#)).unwrap()[0];
         let call = register_command_call("55", command, "https://sb.example/hooks/c1");
         assert_eq!(call.method, "imbot.command.register");
-        assert_eq!(
-            call.params["LANG"][0],
-            json!({"LANGUAGE_ID": "en", "TITLE": "Help", "PARAMS": "topic"})
-        );
-        assert_eq!(
-            call.params["EVENT_COMMAND_ADD"],
-            "https://sb.example/hooks/c1"
-        );
-        assert_eq!(
-            (
-                call.params["BOT_ID"].as_str(),
-                call.params["EXTRANET_SUPPORT"].as_str()
-            ),
-            (Some("55"), Some("N"))
-        );
+        assert_eq!(call.params["LANG"][0], json!({"LANGUAGE_ID": "en", "TITLE": "Help", "PARAMS": "topic"}));
+        assert_eq!(call.params["EVENT_COMMAND_ADD"], "https://sb.example/hooks/c1");
+        assert_eq!((call.params["BOT_ID"].as_str(), call.params["EXTRANET_SUPPORT"].as_str()), (Some("55"), Some("N")));
     }
 
     #[test]
@@ -371,13 +273,7 @@ mod tests {
 
     #[test]
     fn credentials_from_arguments_or_the_installation() {
-        let direct = credentials_from_args(
-            &args(&[
-                ("client_endpoint", "https://p/rest/"),
-                ("access_token", "t"),
-            ]),
-            |_| unreachable!(),
-        );
+        let direct = credentials_from_args(&args(&[("client_endpoint", "https://p/rest/"), ("access_token", "t")]), |_| unreachable!());
         assert_eq!(direct.unwrap().access_token, "t");
         let record = Installation {
             client_endpoint: "https://p/rest/".into(),
@@ -393,16 +289,11 @@ mod tests {
         .unwrap();
         assert_eq!(stored.access_token, "installed");
         assert_eq!(
-            (
-                stored.member_id.as_str(),
-                stored.refresh_token.as_str(),
-                stored.expires
-            ),
+            (stored.member_id.as_str(), stored.refresh_token.as_str(), stored.expires),
             ("m1", "installed-refresh", 1_771_932_585),
             "refreshable when the token expired"
         );
-        let unknown =
-            credentials_from_args(&args(&[("member_id", "m2")]), |_| Ok(None)).unwrap_err();
+        let unknown = credentials_from_args(&args(&[("member_id", "m2")]), |_| Ok(None)).unwrap_err();
         assert_eq!(unknown.kind, ErrorKind::Config);
         assert!(credentials_from_args(&args(&[]), |_| Ok(None)).is_err());
     }

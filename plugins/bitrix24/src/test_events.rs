@@ -66,10 +66,7 @@ fn user_pairs() -> Vec<(&'static str, &'static str)> {
 
 /// Encode pairs like `http_build_query`.
 pub fn body(pairs: &[(&str, &str)]) -> Vec<u8> {
-    let owned: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(key, value)| (key.to_string(), value.to_string()))
-        .collect();
+    let owned: Vec<(String, String)> = pairs.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
     encode(&owned).into_bytes()
 }
 
@@ -119,14 +116,8 @@ pub fn group_message() -> Value {
         ("data[PARAMS][CHAT_TITLE]", "client chat John Doe"),
         ("data[PARAMS][CHAT_ENTITY_TYPE]", "LINES"),
         ("data[PARAMS][CHAT_ENTITY_ID]", "separator|3|7778889966|13"),
-        (
-            "data[PARAMS][CHAT_ENTITY_DATA_1]",
-            "Y|DEAL|1|N|N|17|1765971491|0|0|0",
-        ),
-        (
-            "data[PARAMS][CHAT_ENTITY_DATA_2]",
-            "LEAD|0|COMPANY|0|CONTACT|1|DEAL|1",
-        ),
+        ("data[PARAMS][CHAT_ENTITY_DATA_1]", "Y|DEAL|1|N|N|17|1765971491|0|0|0"),
+        ("data[PARAMS][CHAT_ENTITY_DATA_2]", "LEAD|0|COMPANY|0|CONTACT|1|DEAL|1"),
         ("data[PARAMS][MESSAGE_ID]", "456"),
         ("data[PARAMS][SYSTEM]", "N"),
         ("data[PARAMS][TO_USER_ID]", "55"),
@@ -172,10 +163,7 @@ pub fn file_without_text() -> Value {
         ("data[PARAMS][FILES][48][type]", "file"),
         ("data[PARAMS][FILES][48][name]", "voice message.mp3"),
         ("data[PARAMS][FILES][48][size]", "20480"),
-        (
-            "data[PARAMS][FILES][48][urlDownload]",
-            "https://p.bitrix24.com/disk/downloadFile/48/",
-        ),
+        ("data[PARAMS][FILES][48][urlDownload]", "https://p.bitrix24.com/disk/downloadFile/48/"),
         ("data[PARAMS][FILES][48][viewerAttrs][viewerType]", "audio"),
         ("data[PARAMS][PARAMS][FILE_ID][0]", "48"),
     ];
@@ -205,14 +193,8 @@ pub fn with(mut tree: Value, path: &[&str], value: &str) -> Value {
     let (last, parents) = path.split_last().expect("non-empty path");
     let mut node = &mut tree;
     for key in parents {
-        node = node
-            .as_object_mut()
-            .expect("object")
-            .entry(key.to_string())
-            .or_insert_with(|| Value::Object(Default::default()));
+        node = node.as_object_mut().expect("object").entry(key.to_string()).or_insert_with(|| Value::Object(Default::default()));
     }
-    node.as_object_mut()
-        .expect("object")
-        .insert(last.to_string(), Value::String(value.to_string()));
+    node.as_object_mut().expect("object").insert(last.to_string(), Value::String(value.to_string()));
     tree
 }

@@ -50,10 +50,7 @@ pub struct Extras<'a> {
 
 /// All BitBot variables for one message event.
 pub fn bitbot_variables(view: &EventView, extras: Extras) -> Pairs {
-    NAMES
-        .iter()
-        .map(|name| (name.to_string(), value_of(name, view, extras)))
-        .collect()
+    NAMES.iter().map(|name| (name.to_string(), value_of(name, view, extras))).collect()
 }
 
 fn value_of(name: &str, view: &EventView, extras: Extras) -> String {
@@ -66,14 +63,10 @@ fn value_of(name: &str, view: &EventView, extras: Extras) -> String {
         "bot_access_token" => view.bot_access_token(),
         "BOT_ID" => view.bot_id(),
         "CHAT_ID" => first_non_empty([view.param("CHAT_ID"), view.param("TO_CHAT_ID")]),
-        "MESSAGE_ID" => {
-            first_non_empty([view.param("MESSAGE_ID"), command_field(view, "MESSAGE_ID")])
-        }
+        "MESSAGE_ID" => first_non_empty([view.param("MESSAGE_ID"), command_field(view, "MESSAGE_ID")]),
         "AUTHOR_ID" => first_non_empty([view.param("AUTHOR_ID"), view.param("FROM_USER_ID")]),
         "USER_ID" => first_non_empty([view.user("ID"), view.param("FROM_USER_ID")]),
-        "FIRST_NAME" | "LAST_NAME" | "IS_BOT" | "IS_CONNECTOR" | "IS_NETWORK" | "IS_EXTRANET" => {
-            view.user(name)
-        }
+        "FIRST_NAME" | "LAST_NAME" | "IS_BOT" | "IS_CONNECTOR" | "IS_NETWORK" | "IS_EXTRANET" => view.user(name),
         "COMMAND_ID" | "COMMAND" | "COMMAND_PARAMS" => command_field(view, name),
         "file_id" => first_file(view).map_or_else(|| view.first_file_id(), |file| file.id),
         "file_type" => first_file(view).map(file_type).unwrap_or_default(),
@@ -83,9 +76,7 @@ fn value_of(name: &str, view: &EventView, extras: Extras) -> String {
 }
 
 fn command_field(view: &EventView, field: &str) -> String {
-    view.command()
-        .map(|command| command.text(field))
-        .unwrap_or_default()
+    view.command().map(|command| command.text(field)).unwrap_or_default()
 }
 
 fn first_file(view: &EventView) -> Option<crate::event::FileInfo> {
@@ -103,11 +94,7 @@ mod tests {
     use crate::test_events;
 
     fn lookup<'a>(pairs: &'a Pairs, name: &str) -> &'a str {
-        pairs
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-            .unwrap_or_else(|| panic!("variable {name} missing"))
+        pairs.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str()).unwrap_or_else(|| panic!("variable {name} missing"))
     }
 
     #[test]
@@ -122,10 +109,7 @@ mod tests {
     #[test]
     fn fills_values_from_a_group_message() {
         let tree = test_events::group_message();
-        let extras = Extras {
-            client_endpoint: "https://p.bitrix24.com/rest/",
-            user_access_token: "installer",
-        };
+        let extras = Extras { client_endpoint: "https://p.bitrix24.com/rest/", user_access_token: "installer" };
         let pairs = bitbot_variables(&EventView::new(&tree), extras);
         let expected = [
             ("event", "ONIMBOTMESSAGEADD"),

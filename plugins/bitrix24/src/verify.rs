@@ -7,11 +7,7 @@ use switchboard_sdk::RequestError;
 /// Check an event's `auth[application_token]`. The expected token is the
 /// configured `application_token` setting if set, else the one recorded at
 /// ONAPPINSTALL for the event's portal.
-pub fn check_event_token(
-    received: Option<&str>,
-    configured: Option<&str>,
-    recorded: Option<&str>,
-) -> Result<(), RequestError> {
+pub fn check_event_token(received: Option<&str>, configured: Option<&str>, recorded: Option<&str>) -> Result<(), RequestError> {
     let Some(expected) = configured.or(recorded) else {
         return Err(forbidden(
             "no application_token is configured and no installation is recorded for this portal \
@@ -33,15 +29,9 @@ pub fn check_event_token(
 /// it must match; otherwise the first installation of a portal wins, so a
 /// forged ONAPPINSTALL cannot replace a genuine portal's token. To accept a
 /// reinstall that brings a new token, set `application_token` to it.
-pub fn check_install_token(
-    received: &str,
-    configured: Option<&str>,
-    recorded: Option<&str>,
-) -> Result<(), RequestError> {
+pub fn check_install_token(received: &str, configured: Option<&str>, recorded: Option<&str>) -> Result<(), RequestError> {
     match (configured, recorded) {
-        (Some(expected), _) if !same_secret(received, expected) => Err(forbidden(
-            "the installation's token differs from the configured one",
-        )),
+        (Some(expected), _) if !same_secret(received, expected) => Err(forbidden("the installation's token differs from the configured one")),
         (None, Some(expected)) if !same_secret(received, expected) => Err(forbidden(
             "this portal is already installed with another token; to accept the new installation, \
              set `application_token` to the new token in the connector settings",
@@ -57,12 +47,7 @@ fn forbidden(detail: &str) -> RequestError {
 /// Compare two secrets in time that depends only on their lengths.
 fn same_secret(left: &str, right: &str) -> bool {
     let (left, right) = (left.as_bytes(), right.as_bytes());
-    left.len() == right.len()
-        && left
-            .iter()
-            .zip(right)
-            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-            == 0
+    left.len() == right.len() && left.iter().zip(right).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
 }
 
 #[cfg(test)]
@@ -86,10 +71,7 @@ mod tests {
         assert!(check_event_token(Some("cfg"), Some("cfg"), Some("rec")).is_ok());
         let message = forbidden_text(check_event_token(Some("rec"), Some("cfg"), Some("rec")));
         assert!(message.starts_with("application_token does not match"));
-        assert!(
-            !message.contains("cfg"),
-            "must not reveal the expected token: {message}"
-        );
+        assert!(!message.contains("cfg"), "must not reveal the expected token: {message}");
     }
 
     #[test]

@@ -58,8 +58,7 @@ pub fn basic_auth(login: &str, password: &str) -> String {
 /// keeps its last value), then `switchboard_conversation` and `message` (the
 /// user's text), which win over platform variables of the same name.
 pub fn dialog_variables(platform: &[(String, String)], conversation_id: &str, text: &str) -> Map<String, Value> {
-    let mut variables: Map<String, Value> =
-        platform.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+    let mut variables: Map<String, Value> = platform.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
     variables.insert(CONVERSATION_VARIABLE.into(), Value::String(conversation_id.into()));
     variables.insert(MESSAGE_VARIABLE.into(), Value::String(text.into()));
     variables
@@ -100,12 +99,8 @@ pub struct Created {
 /// string `dialogId` without `dialogUUID` (the shape of the GET variant) is
 /// taken as the UUID.
 pub fn parse_created(body: &[u8]) -> Result<Created, PluginError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        PluginError::permanent(format!(
-            "Bot.one create-dialog response is not JSON ({e}): {}",
-            http::snippet(&String::from_utf8_lossy(body))
-        ))
-    })?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| PluginError::permanent(format!("Bot.one create-dialog response is not JSON ({e}): {}", http::snippet(&String::from_utf8_lossy(body)))))?;
     let number = match value.get("dialogId") {
         Some(Value::Number(n)) => n.as_u64(),
         Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
@@ -113,9 +108,7 @@ pub fn parse_created(body: &[u8]) -> Result<Created, PluginError> {
     };
     let uuid = match (value.get("dialogUUID"), value.get("dialogId")) {
         (Some(Value::String(uuid)), _) if !uuid.trim().is_empty() => uuid.trim().to_string(),
-        (_, Some(Value::String(id))) if !id.trim().is_empty() && id.trim().parse::<u64>().is_err() => {
-            id.trim().to_string()
-        }
+        (_, Some(Value::String(id))) if !id.trim().is_empty() && id.trim().parse::<u64>().is_err() => id.trim().to_string(),
         _ => {
             return Err(PluginError::permanent(format!(
                 "Bot.one created a dialog but returned no `dialogUUID` (was `response: true` ignored?): {}",
@@ -189,17 +182,15 @@ pub fn classify(call: Call, what: &str, bot_id: &str, status: u16, body: &[u8]) 
     let detail = detail(body);
     let described = format!("Bot.one {what}: HTTP {status}: {detail}");
     let error = match status {
-        401 => PluginError::config(format!(
-            "Bot.one rejected the login/password (check settings `login` and `password`): {described}"
-        )),
+        401 => PluginError::config(format!("Bot.one rejected the login/password (check settings `login` and `password`): {described}")),
         403 => PluginError::config(format!(
             "Bot.one rejected the login/password or refused access (check settings `login` and `password`, \
              and that the account may use bot {bot_id}; Bot.one also answers 403 for a blocked instance \
              or a deleted dialog): {described}"
         )),
-        404 if call == Call::Create => PluginError::config(format!(
-            "Bot.one does not know bot {bot_id} (check setting `bot_id`: the number in the bot's address in Bot.one): {described}"
-        )),
+        404 if call == Call::Create => {
+            PluginError::config(format!("Bot.one does not know bot {bot_id} (check setting `bot_id`: the number in the bot's address in Bot.one): {described}"))
+        }
         404 => return Failure::DialogGone,
         status if switchboard_sdk::http::is_transient_status(status) => PluginError::transient(described),
         _ => PluginError::permanent(described),
@@ -274,10 +265,7 @@ mod tests {
         assert_eq!(body["response"], Value::Bool(true));
         let encoded = body["variables"].as_str().expect("`variables` must be a JSON string, not an object");
         let decoded: Value = serde_json::from_str(encoded).unwrap();
-        assert_eq!(
-            decoded,
-            json!({"DIALOG_ID": "18", "BOT_ID": "55", "switchboard_conversation": "a1b2c3:55:17", "message": "Hello \"bot\""})
-        );
+        assert_eq!(decoded, json!({"DIALOG_ID": "18", "BOT_ID": "55", "switchboard_conversation": "a1b2c3:55:17", "message": "Hello \"bot\""}));
         assert_eq!(body.as_object().unwrap().len(), 2, "{body}");
     }
 

@@ -101,9 +101,7 @@ pub fn parse(method: &str, body: &[u8], expected_secret: &str) -> Result<Callbac
     let dialog = fields.dialog()?;
     let conversation = fields.non_empty_string("conversation")?;
     if dialog.is_none() && conversation.is_none() {
-        return Err(bad(
-            "missing field `dialog` (the Bot.one dialog UUID or id; or `conversation` = the `switchboard_conversation` variable)",
-        ));
+        return Err(bad("missing field `dialog` (the Bot.one dialog UUID or id; or `conversation` = the `switchboard_conversation` variable)"));
     }
     let text = match object.get("text") {
         None | Some(Value::Null) => return Err(bad("missing field `text`")),
@@ -205,9 +203,7 @@ impl Fields<'_> {
                     (label, value)
                 }
                 _ => {
-                    return Err(bad(format!(
-                        "field `buttons[{i}]` must be a non-empty string or an object {{\"label\": …, \"value\": …}}"
-                    )));
+                    return Err(bad(format!("field `buttons[{i}]` must be a non-empty string or an object {{\"label\": …, \"value\": …}}")));
                 }
             };
             buttons.push(button);
@@ -270,15 +266,8 @@ pub fn event_id(conversation: &str, turn: Option<&str>, callback: &Callback) -> 
     if let Some(id) = &callback.id {
         return format!("{conversation}:id:{id}");
     }
-    let content = serde_json::json!([
-        callback.token,
-        callback.text,
-        callback.buttons,
-        callback.files,
-        callback.wait_for_answer,
-        callback.handoff,
-        callback.close,
-    ]);
+    let content =
+        serde_json::json!([callback.token, callback.text, callback.buttons, callback.files, callback.wait_for_answer, callback.handoff, callback.close,]);
     let turn = turn.map(str::trim).filter(|t| !t.is_empty()).unwrap_or("0");
     format!("{conversation}:{turn}:{:016x}", fnv1a(content.to_string().as_bytes()))
 }

@@ -144,8 +144,7 @@ pub fn plan(command: Option<&Command>, operator_commands: &[String], has_dialog:
 /// The bot id of `/goto {params}`: one positive integer.
 pub fn goto_target(params: &str) -> Option<String> {
     let bot = params.trim();
-    (!bot.is_empty() && bot.len() <= 18 && bot.bytes().all(|b| b.is_ascii_digit()) && !bot.trim_start_matches('0').is_empty())
-        .then(|| bot.to_string())
+    (!bot.is_empty() && bot.len() <= 18 && bot.bytes().all(|b| b.is_ascii_digit()) && !bot.trim_start_matches('0').is_empty()).then(|| bot.to_string())
 }
 
 /// Parse `operator_command`: a JSON list (`["operator", "human"]`) or a
@@ -153,13 +152,8 @@ pub fn goto_target(params: &str) -> Option<String> {
 /// dropped.
 pub fn parse_command_list(value: Option<&str>) -> Vec<String> {
     let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else { return Vec::new() };
-    let items: Vec<String> = serde_json::from_str::<Vec<String>>(value)
-        .unwrap_or_else(|_| value.split([',', ' ', ';']).map(str::to_string).collect());
-    let mut names: Vec<String> = items
-        .into_iter()
-        .map(|item| item.trim().trim_start_matches('/').to_string())
-        .filter(|item| !item.is_empty())
-        .collect();
+    let items: Vec<String> = serde_json::from_str::<Vec<String>>(value).unwrap_or_else(|_| value.split([',', ' ', ';']).map(str::to_string).collect());
+    let mut names: Vec<String> = items.into_iter().map(|item| item.trim().trim_start_matches('/').to_string()).filter(|item| !item.is_empty()).collect();
     names.dedup();
     names
 }
@@ -167,11 +161,7 @@ pub fn parse_command_list(value: Option<&str>) -> Vec<String> {
 /// `data` of `/api/vertex/v1/complete`: the answer and who gave it, for the
 /// bot to read from the block's result.
 pub fn answer_data(message: &InboundMessage) -> Value {
-    let files: Vec<Value> = message
-        .attachments
-        .iter()
-        .map(|a| json!({"name": a.name, "kind": a.kind, "url": a.url}))
-        .collect();
+    let files: Vec<Value> = message.attachments.iter().map(|a| json!({"name": a.name, "kind": a.kind, "url": a.url})).collect();
     json!({
         "text": message.text,
         "user_id": message.sender.id,
@@ -238,11 +228,7 @@ mod tests {
         assert_eq!(pending_key("a1b2c3:55:17"), "pending:a1b2c3:55:17");
         assert_eq!(conversation_key("a1b2c3:55:17"), "conversation:a1b2c3:55:17");
         assert_eq!(turn_key("a1b2c3:55:17"), "turn:a1b2c3:55:17");
-        let record = DialogRecord {
-            uuid: "u-1".into(),
-            number: Some(371),
-            conversation: StoredConversation { id: "c".into(), reply_context: "{}".into() },
-        };
+        let record = DialogRecord { uuid: "u-1".into(), number: Some(371), conversation: StoredConversation { id: "c".into(), reply_context: "{}".into() } };
         assert_eq!(record.reverse_keys(), ["conversation-of:u-1", "conversation-of:371"]);
         assert!(record.is_named("u-1") && record.is_named("371") && !record.is_named("372") && !record.is_named("u-2"));
         assert_eq!(DialogRecord { number: None, ..record }.reverse_keys(), ["conversation-of:u-1"]);
@@ -256,10 +242,7 @@ mod tests {
             conversation: StoredConversation { id: "a:55:17".into(), reply_context: "{\"bot_id\":\"55\"}".into() },
         };
         let json = serde_json::to_value(&record).unwrap();
-        assert_eq!(
-            json,
-            json!({"uuid": "u-1", "number": 371, "conversation": {"id": "a:55:17", "reply_context": "{\"bot_id\":\"55\"}"}})
-        );
+        assert_eq!(json, json!({"uuid": "u-1", "number": 371, "conversation": {"id": "a:55:17", "reply_context": "{\"bot_id\":\"55\"}"}}));
         assert_eq!(serde_json::from_value::<DialogRecord>(json).unwrap(), record);
         let old: DialogRecord = serde_json::from_value(json!({"uuid": "u", "conversation": {"id": "c", "reply_context": ""}})).unwrap();
         assert_eq!(old.number, None);
@@ -330,10 +313,7 @@ mod tests {
             event_call(&ConversationEvent::HandoffStarted("needs a human".into())),
             EventCall::Post { action: "stop", body: None, what: "stop the dialog for an operator" }
         );
-        assert_eq!(
-            event_call(&ConversationEvent::HandoffEnded),
-            EventCall::Post { action: "start", body: None, what: "resume the dialog" }
-        );
+        assert_eq!(event_call(&ConversationEvent::HandoffEnded), EventCall::Post { action: "start", body: None, what: "resume the dialog" });
         assert_eq!(
             event_call(&ConversationEvent::OperatorMessage("Привет, я оператор.".into())),
             EventCall::Post { action: "send", body: Some(json!({"body": "Привет, я оператор."})), what: "copy an operator message" }

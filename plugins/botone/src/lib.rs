@@ -67,11 +67,8 @@ pub struct Settings {
 
 impl Settings {
     fn load() -> Result<Self, PluginError> {
-        let base_url = config::get("base_url").ok_or_else(|| {
-            PluginError::config(
-                "setting `base_url` is not configured: use your Bot.one instance address, e.g. `https://manual.bot.one`",
-            )
-        })?;
+        let base_url = config::get("base_url")
+            .ok_or_else(|| PluginError::config("setting `base_url` is not configured: use your Bot.one instance address, e.g. `https://manual.bot.one`"))?;
         if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
             return Err(PluginError::config(format!("setting `base_url` = `{base_url}` is not an http(s) URL")));
         }
@@ -92,11 +89,8 @@ impl Settings {
 /// Parse `bot_id` (required; the number in the bot's address in Bot.one).
 pub fn parse_bot_id(value: Option<&str>) -> Result<String, PluginError> {
     match value.map(|v| v.trim().trim_matches('"')) {
-        None | Some("") => Err(PluginError::config(
-            "setting `bot_id` is not configured: use the number in the bot's address in Bot.one (e.g. 1446)",
-        )),
-        Some(v) => dialog::goto_target(v)
-            .ok_or_else(|| PluginError::config(format!("setting `bot_id` = `{v}` is not a positive integer"))),
+        None | Some("") => Err(PluginError::config("setting `bot_id` is not configured: use the number in the bot's address in Bot.one (e.g. 1446)")),
+        Some(v) => dialog::goto_target(v).ok_or_else(|| PluginError::config(format!("setting `bot_id` = `{v}` is not a positive integer"))),
     }
 }
 
@@ -240,12 +234,7 @@ fn start(settings: &Settings, message: &InboundMessage, bot_id: &str) -> Result<
 }
 
 /// Complete the waiting block with the user's message.
-fn complete_block(
-    settings: &Settings,
-    message: &InboundMessage,
-    record: DialogRecord,
-    token: &str,
-) -> Result<Vec<OutboundMessage>, PluginError> {
+fn complete_block(settings: &Settings, message: &InboundMessage, record: DialogRecord, token: &str) -> Result<Vec<OutboundMessage>, PluginError> {
     let id = message.conversation.id.as_str();
     match (Client { settings }).complete(token, dialog::answer_data(message)) {
         Ok(()) => {
@@ -270,10 +259,7 @@ fn no_block(settings: &Settings, message: &InboundMessage, record: DialogRecord)
     let id = message.conversation.id.as_str();
     match (Client { settings }).conversation_status(&record.uuid)? {
         Some(info) if !info.finished() => {
-            log::info(format!(
-                "Bot.one dialog {} of {id} is `{}` and no block waits for an answer: the message is not passed on",
-                record.uuid, info.status
-            ));
+            log::info(format!("Bot.one dialog {} of {id} is `{}` and no block waits for an answer: the message is not passed on", record.uuid, info.status));
             Ok(settings.busy_message.iter().map(|text| OutboundMessage::text(text.clone())).collect())
         }
         finished_or_gone => {
@@ -322,9 +308,7 @@ fn accept_callback(callback: &callback::Callback) -> Result<Result<CallbackResul
     let conversation_id = match (&callback.conversation, &callback.dialog) {
         (Some(named), Some(dialog)) => match &by_dialog {
             Some(found) if found.id != *named => {
-                return Ok(Err(RequestError::BadRequest(
-                    "fields `dialog` and `conversation` name different conversations".into(),
-                )));
+                return Ok(Err(RequestError::BadRequest("fields `dialog` and `conversation` name different conversations".into())));
             }
             Some(_) => named.clone(),
             None => match load_dialog(named)? {
@@ -499,7 +483,6 @@ mod tests {
             assert_eq!(parse_bot_id(bad).unwrap_err().kind, ErrorKind::Config, "{bad:?}");
         }
     }
-
 
     #[test]
     fn unavailable_response_is_json_503() {

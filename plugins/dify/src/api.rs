@@ -32,9 +32,7 @@ impl Mode {
             None | Some("") | Some("chatflow") | Some("chat") | Some("advanced-chat") => Ok(Self::Chatflow),
             Some("workflow") => Ok(Self::Workflow),
             Some("agent") | Some("agent-chat") => Ok(Self::Agent),
-            Some(other) => Err(PluginError::config(format!(
-                "setting `mode` = `{other}` is not supported: use chatflow, chat, workflow or agent"
-            ))),
+            Some(other) => Err(PluginError::config(format!("setting `mode` = `{other}` is not supported: use chatflow, chat, workflow or agent"))),
         }
     }
 }
@@ -102,12 +100,8 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Er
 
 /// Parse a blocking `/chat-messages` response body.
 pub fn parse_chat_response(body: &[u8]) -> Result<ChatAnswer, PluginError> {
-    serde_json::from_slice(body).map_err(|e| {
-        PluginError::permanent(format!(
-            "Dify chat response is not the expected JSON ({e}): {}",
-            http::snippet(&String::from_utf8_lossy(body))
-        ))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| PluginError::permanent(format!("Dify chat response is not the expected JSON ({e}): {}", http::snippet(&String::from_utf8_lossy(body)))))
 }
 
 /// Dify's error envelope `{"code":"...","message":"...","status":N}`.
@@ -146,9 +140,7 @@ impl Failure {
     pub fn into_error(self) -> PluginError {
         match self {
             Self::Error(error) => error,
-            Self::ConversationGone => {
-                PluginError::permanent("Dify: Conversation Not Exists. even for a new conversation")
-            }
+            Self::ConversationGone => PluginError::permanent("Dify: Conversation Not Exists. even for a new conversation"),
         }
     }
 }
@@ -178,29 +170,19 @@ pub fn classify_stream_error(env: &Envelope) -> Failure {
 /// Shared classification of a Dify error (status, code, message).
 pub fn classify(status: u16, code: &str, message: &str, origin: &str) -> Failure {
     let lower = message.to_ascii_lowercase();
-    let described = if code.is_empty() {
-        format!("Dify {origin} {status}: {message}")
-    } else {
-        format!("Dify {origin} {status} {code}: {message}")
-    };
+    let described = if code.is_empty() { format!("Dify {origin} {status}: {message}") } else { format!("Dify {origin} {status} {code}: {message}") };
     if status == 404 && lower.contains("conversation not exists") {
         return Failure::ConversationGone;
     }
     let error = match status {
         401 => PluginError::config(format!("Dify rejected the API key (check setting `api_key`): {described}")),
         status if switchboard_sdk::http::is_transient_status(status) => PluginError::transient(described),
-        400 if lower.contains("must be less than") && lower.contains("characters") => {
-            PluginError::config(format!("{described}. {LENGTH_HINT}"))
-        }
+        400 if lower.contains("must be less than") && lower.contains("characters") => PluginError::config(format!("{described}. {LENGTH_HINT}")),
         400 if lower.contains("does not support blocking") || lower.contains("only supports streaming") => {
             PluginError::config(format!("{described}. This is a Dify Agent app: set `mode = \"agent\"`"))
         }
-        400 if code == "not_chat_app" => PluginError::config(format!(
-            "{described}. This is not a chat app: set `mode = \"workflow\"` for workflow apps"
-        )),
-        400 if code == "not_workflow_app" => PluginError::config(format!(
-            "{described}. This is not a workflow app: set `mode = \"chatflow\"` (or `agent`)"
-        )),
+        400 if code == "not_chat_app" => PluginError::config(format!("{described}. This is not a chat app: set `mode = \"workflow\"` for workflow apps")),
+        400 if code == "not_workflow_app" => PluginError::config(format!("{described}. This is not a workflow app: set `mode = \"chatflow\"` (or `agent`)")),
         400 if matches!(code, "app_unavailable" | "provider_not_initialize" | "provider_quota_exceeded" | "model_currently_not_support") => {
             PluginError::config(format!("{described}. Fix the app or its model provider in Dify"))
         }
@@ -281,14 +263,7 @@ mod tests {
     fn builds_requests() {
         let vars = vec![("DIALOG_ID".to_string(), "chat7".to_string()), ("BOT_ID".to_string(), "55".to_string())];
         let inputs = inputs_from_variables(&vars);
-        let body = serde_json::to_value(ChatRequest {
-            inputs: &inputs,
-            query: "Hi",
-            response_mode: "blocking",
-            conversation_id: "",
-            user: "2",
-        })
-        .unwrap();
+        let body = serde_json::to_value(ChatRequest { inputs: &inputs, query: "Hi", response_mode: "blocking", conversation_id: "", user: "2" }).unwrap();
         assert_eq!(
             body,
             serde_json::json!({"inputs":{"DIALOG_ID":"chat7","BOT_ID":"55"},"query":"Hi","response_mode":"blocking","conversation_id":"","user":"2"})

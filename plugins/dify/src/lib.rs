@@ -110,22 +110,13 @@ fn log_config_error(error: &PluginError) {
 
 /// A chat exchange with the stored conversation, recovering once when Dify
 /// no longer knows it.
-fn chat(
-    settings: &Settings,
-    message: &InboundMessage,
-    inputs: &Map<String, Value>,
-    user: &str,
-    streaming: bool,
-) -> Result<String, PluginError> {
+fn chat(settings: &Settings, message: &InboundMessage, inputs: &Map<String, Value>, user: &str, streaming: bool) -> Result<String, PluginError> {
     let key = api::state_key(&message.conversation.id);
     let stored = state::get_string(&key)?.unwrap_or_default();
     let answer = match chat_once(settings, inputs, &message.text, &stored, user, streaming) {
         Ok(answer) => answer,
         Err(Failure::ConversationGone) if !stored.is_empty() => {
-            log::info(format!(
-                "Dify conversation {stored} no longer exists; starting a new one for {}",
-                message.conversation.id
-            ));
+            log::info(format!("Dify conversation {stored} no longer exists; starting a new one for {}", message.conversation.id));
             state::delete(&key)?;
             chat_once(settings, inputs, &message.text, "", user, streaming).map_err(Failure::into_error)?
         }
@@ -138,25 +129,9 @@ fn chat(
     Ok(answer.answer)
 }
 
-fn chat_once(
-    settings: &Settings,
-    inputs: &Map<String, Value>,
-    query: &str,
-    conversation_id: &str,
-    user: &str,
-    streaming: bool,
-) -> Result<ChatAnswer, Failure> {
-    let body = ChatRequest {
-        inputs,
-        query,
-        response_mode: if streaming { "streaming" } else { "blocking" },
-        conversation_id,
-        user,
-    };
-    let mut request = http::Request::post(api::endpoint(&settings.base_url, "chat-messages"))
-        .bearer(&settings.api_key)
-        .json(&body)
-        .timeout(settings.timeout);
+fn chat_once(settings: &Settings, inputs: &Map<String, Value>, query: &str, conversation_id: &str, user: &str, streaming: bool) -> Result<ChatAnswer, Failure> {
+    let body = ChatRequest { inputs, query, response_mode: if streaming { "streaming" } else { "blocking" }, conversation_id, user };
+    let mut request = http::Request::post(api::endpoint(&settings.base_url, "chat-messages")).bearer(&settings.api_key).json(&body).timeout(settings.timeout);
     if streaming {
         request = request.header("accept", "text/event-stream");
     }
@@ -164,25 +139,13 @@ fn chat_once(
     if !response.is_success() {
         return Err(api::classify_http(response.status, &response.body));
     }
-    if streaming {
-        stream::assemble(&response.text())
-    } else {
-        api::parse_chat_response(&response.body).map_err(Failure::from)
-    }
+    if streaming { stream::assemble(&response.text()) } else { api::parse_chat_response(&response.body).map_err(Failure::from) }
 }
 
-fn run_workflow(
-    settings: &Settings,
-    message: &InboundMessage,
-    inputs: &Map<String, Value>,
-    user: &str,
-) -> Result<String, PluginError> {
+fn run_workflow(settings: &Settings, message: &InboundMessage, inputs: &Map<String, Value>, user: &str) -> Result<String, PluginError> {
     let body = api::workflow_request(inputs, &message.text, user);
-    let response = http::Request::post(api::endpoint(&settings.base_url, "workflows/run"))
-        .bearer(&settings.api_key)
-        .json(&body)
-        .timeout(settings.timeout)
-        .send()?;
+    let response =
+        http::Request::post(api::endpoint(&settings.base_url, "workflows/run")).bearer(&settings.api_key).json(&body).timeout(settings.timeout).send()?;
     if !response.is_success() {
         return Err(api::classify_http(response.status, &response.body).into_error());
     }
@@ -222,5 +185,4 @@ mod tests {
     fn empty_answer_gives_no_message() {
         assert!(build_reply("  \n", None).is_empty());
     }
-
 }

@@ -50,20 +50,13 @@ pub fn assemble(body: &str) -> Result<ChatAnswer, Failure> {
             "message" | "agent_message" => outcome.answer.push_str(event.answer.as_deref().unwrap_or("")),
             "message_replace" => outcome.answer = event.answer.unwrap_or_default(),
             "error" => {
-                return Err(api::classify_stream_error(&Envelope {
-                    code: event.code,
-                    message: event.message,
-                    status: event.status,
-                }));
+                return Err(api::classify_stream_error(&Envelope { code: event.code, message: event.message, status: event.status }));
             }
             _ => {}
         }
     }
     if !parsed_any && !body.trim().is_empty() {
-        return Err(Failure::Error(PluginError::permanent(format!(
-            "Dify stream contained no JSON events: {}",
-            http::snippet(body)
-        ))));
+        return Err(Failure::Error(PluginError::permanent(format!("Dify stream contained no JSON events: {}", http::snippet(body)))));
     }
     Ok(outcome)
 }

@@ -63,10 +63,7 @@ pub fn format_outputs(outputs: &[(String, Value)]) -> String {
 /// `failed` or `stopped` run is a permanent error carrying Dify's `data.error`.
 pub fn parse_run_response(body: &[u8]) -> Result<String, PluginError> {
     let response: RunResponse = serde_json::from_slice(body).map_err(|e| {
-        PluginError::permanent(format!(
-            "Dify workflow response is not the expected JSON ({e}): {}",
-            http::snippet(&String::from_utf8_lossy(body))
-        ))
+        PluginError::permanent(format!("Dify workflow response is not the expected JSON ({e}): {}", http::snippet(&String::from_utf8_lossy(body))))
     })?;
     let data = response.data;
     match data.status.as_deref() {
@@ -88,10 +85,7 @@ mod tests {
         let body = br#"{"task_id":"t","workflow_run_id":"r","data":{"id":"r","status":"succeeded",
             "outputs":{"result":"Hello\nthere","score":0.5,"tags":["a","b"],"ok":true,"none":null,"obj":{"k":1}},
             "error":null,"elapsed_time":1.2}}"#;
-        assert_eq!(
-            parse_run_response(body).unwrap(),
-            "result: Hello\nthere\nscore: 0.5\ntags: [\"a\",\"b\"]\nok: true\nnone: null\nobj: {\"k\":1}"
-        );
+        assert_eq!(parse_run_response(body).unwrap(), "result: Hello\nthere\nscore: 0.5\ntags: [\"a\",\"b\"]\nok: true\nnone: null\nobj: {\"k\":1}");
     }
 
     #[test]

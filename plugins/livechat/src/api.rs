@@ -61,14 +61,13 @@ pub fn basic_credentials(agent_token: &str) -> String {
     if token.contains(':') { switchboard_sdk::http::base64(token.as_bytes()) } else { token.to_string() }
 }
 
-
 /// Parse `group_id` (a TOML number or a numeric string).
 pub fn parse_group_id(value: &str) -> Result<u64, PluginError> {
-    value.trim().trim_matches('"').parse::<u64>().map_err(|_| {
-        PluginError::config(format!(
-            "setting `group_id` = `{value}` is not a LiveChat group id (a number, see LiveChat → Settings → Groups)"
-        ))
-    })
+    value
+        .trim()
+        .trim_matches('"')
+        .parse::<u64>()
+        .map_err(|_| PluginError::config(format!("setting `group_id` = `{value}` is not a LiveChat group id (a number, see LiveChat → Settings → Groups)")))
 }
 
 /// Body of `POST {accounts_url}/v2/customer/token`: a new customer identity.
@@ -149,10 +148,7 @@ pub struct StartedChat {
 /// Parse a successful JSON response of `call`.
 pub fn parse_response<T: serde::de::DeserializeOwned>(call: &str, body: &[u8]) -> Result<T, PluginError> {
     serde_json::from_slice(body).map_err(|e| {
-        PluginError::permanent(format!(
-            "LiveChat {call}: the response is not the expected JSON ({e}): {}",
-            http::snippet(&String::from_utf8_lossy(body))
-        ))
+        PluginError::permanent(format!("LiveChat {call}: the response is not the expected JSON ({e}): {}", http::snippet(&String::from_utf8_lossy(body))))
     })
 }
 
@@ -174,12 +170,8 @@ impl ApiError {
         let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let str_of = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
         match value.get("error") {
-            Some(error @ Value::Object(_)) => {
-                Self { status, kind: str_of(error.get("type")), message: str_of(error.get("message")) }
-            }
-            Some(Value::String(kind)) => {
-                Self { status, kind: kind.clone(), message: str_of(value.get("error_description")) }
-            }
+            Some(error @ Value::Object(_)) => Self { status, kind: str_of(error.get("type")), message: str_of(error.get("message")) },
+            Some(Value::String(kind)) => Self { status, kind: kind.clone(), message: str_of(value.get("error_description")) },
             _ => {
                 let text = String::from_utf8_lossy(body);
                 let message = if text.trim().is_empty() { "(empty body)".to_string() } else { http::snippet(&text) };
@@ -213,12 +205,10 @@ impl ApiError {
         match self.status {
             401 | 403 => PluginError::config(format!("{described}. {auth_hint}")),
             status if switchboard_sdk::http::is_transient_status(status) => PluginError::transient(described),
-            _ if matches!(self.kind.as_str(), "too_many_requests" | "internal" | "request_timeout") => {
-                PluginError::transient(described)
+            _ if matches!(self.kind.as_str(), "too_many_requests" | "internal" | "request_timeout") => PluginError::transient(described),
+            _ if self.kind == "validation" && self.message.contains("Cannot assign any agent") => {
+                PluginError::permanent(format!("{described}. The group has no available agent besides the token's owner: add agents to it"))
             }
-            _ if self.kind == "validation" && self.message.contains("Cannot assign any agent") => PluginError::permanent(
-                format!("{described}. The group has no available agent besides the token's owner: add agents to it"),
-            ),
             _ => PluginError::permanent(described),
         }
     }
@@ -357,7 +347,10 @@ mod tests {
             customer_action_url(DEFAULT_API_URL, "send_event", "390e44e6-f1e6-0368c-z6ddb-74g14508c2ex"),
             "https://api.livechatinc.com/v3.5/customer/action/send_event?organization_id=390e44e6-f1e6-0368c-z6ddb-74g14508c2ex"
         );
-        assert_eq!(customer_action_url("http://127.0.0.1:9/v3.5", "send_event", "a b&c"), "http://127.0.0.1:9/v3.5/customer/action/send_event?organization_id=a%20b%26c");
+        assert_eq!(
+            customer_action_url("http://127.0.0.1:9/v3.5", "send_event", "a b&c"),
+            "http://127.0.0.1:9/v3.5/customer/action/send_event?organization_id=a%20b%26c"
+        );
         assert_eq!(customer_token_url("https://accounts.livechat.com/"), "https://accounts.livechat.com/v2/customer/token");
     }
 
@@ -392,10 +385,7 @@ mod tests {
             json!({"chat_id":"PJ0MRSHTDG","user_id":"b7eff798-f8df-4364-8059-649c35c9ed0c","user_type":"customer","visibility":"all","ignore_requester_presence":true})
         );
         assert_eq!(transfer_request("PJ0MRSHTDG", 19), json!({"id":"PJ0MRSHTDG","target":{"type":"group","ids":[19]}}));
-        assert_eq!(
-            send_event_request("PJ0MRSHTDG", "hello"),
-            json!({"chat_id":"PJ0MRSHTDG","event":{"type":"message","text":"hello","visibility":"all"}})
-        );
+        assert_eq!(send_event_request("PJ0MRSHTDG", "hello"), json!({"chat_id":"PJ0MRSHTDG","event":{"type":"message","text":"hello","visibility":"all"}}));
         assert_eq!(deactivate_request("PJ0MRSHTDG"), json!({"id":"PJ0MRSHTDG"}));
     }
 
@@ -407,8 +397,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(token, CustomerToken { access_token: "dal:abc".into(), entity_id: "b7eff798".into(), expires_in: Some(28800) });
-        let chat: StartedChat =
-            parse_response("start_chat", br#"{"chat_id":"PJ0MRSHTDG","thread_id":"PGDGHT5G","event_ids":["PGDGHT5G_1"]}"#).unwrap();
+        let chat: StartedChat = parse_response("start_chat", br#"{"chat_id":"PJ0MRSHTDG","thread_id":"PGDGHT5G","event_ids":["PGDGHT5G_1"]}"#).unwrap();
         assert_eq!(chat.chat_id, "PJ0MRSHTDG");
         assert_eq!(chat.event_ids, ["PGDGHT5G_1"]);
         let bad = parse_response::<StartedChat>("start_chat", b"<html>").unwrap_err();
@@ -469,10 +458,7 @@ mod tests {
              Customer: John Doe (id 17)\n\nRecent conversation:\nUser: Where is my order 1234?\n\
              Bot: Let me check.\n  It shipped yesterday.\nUser: /operator"
         );
-        assert_eq!(
-            summary("", &sender("", None), &[]),
-            "The assistant handed this conversation over to a human operator.\n\n(no earlier messages)"
-        );
+        assert_eq!(summary("", &sender("", None), &[]), "The assistant handed this conversation over to a human operator.\n\n(no earlier messages)");
         assert!(summary("", &sender("5", None), &[]).contains("\nCustomer id: 5\n"));
     }
 

@@ -54,8 +54,7 @@ impl Settings {
         let api_url = url("api_url", api::DEFAULT_API_URL);
         let accounts_url = url("accounts_url", api::DEFAULT_ACCOUNTS_URL);
         // Like Botpress, which passes its webhook URL: the app's Redirect URIs must list it.
-        let redirect_uri = config::get("redirect_uri")
-            .or_else(|| config::get("webhook-url").map(|base| format!("{}/livechat", base.trim_end_matches('/'))));
+        let redirect_uri = config::get("redirect_uri").or_else(|| config::get("webhook-url").map(|base| format!("{}/livechat", base.trim_end_matches('/'))));
         Ok(Self {
             client_id: config::require("client_id")?,
             organization_id: config::require("organization_id")?,
@@ -126,11 +125,7 @@ fn post(settings: &Settings, url: &str, auth: Auth<'_>, body: &Value) -> Result<
         }
         CallError::Other(plugin_error)
     })?;
-    if response.is_success() {
-        Ok(response.body)
-    } else {
-        Err(CallError::Api(ApiError::parse(response.status, &response.body)))
-    }
+    if response.is_success() { Ok(response.body) } else { Err(CallError::Api(ApiError::parse(response.status, &response.body))) }
 }
 
 /// A new customer identity (one per handoff).
@@ -251,12 +246,7 @@ fn send_as_customer(settings: &Settings, chat_id: &str, link: &mut ChatLink, tex
 }
 
 impl Handoff for LiveChat {
-    fn start_handoff(
-        conversation: ConversationRef,
-        customer: Sender,
-        reason: String,
-        transcript: Vec<TranscriptEntry>,
-    ) -> Result<(), PluginError> {
+    fn start_handoff(conversation: ConversationRef, customer: Sender, reason: String, transcript: Vec<TranscriptEntry>) -> Result<(), PluginError> {
         let settings = Settings::load_logged()?;
         if let Some((old_chat, _)) = chat_of(&conversation.id)? {
             log::warn(format!("conversation {} still had LiveChat chat {old_chat}; closing it", conversation.id));
@@ -277,10 +267,7 @@ impl Handoff for LiveChat {
             routing_transfer_pending: true,
         };
         save_link(&chat.chat_id, &link)?;
-        log::info(format!(
-            "LiveChat chat {} started in group {} for conversation {}",
-            chat.chat_id, settings.group_id, conversation.id
-        ));
+        log::info(format!("LiveChat chat {} started in group {} for conversation {}", chat.chat_id, settings.group_id, conversation.id));
         Ok(())
     }
 
@@ -402,11 +389,7 @@ fn on_event(event: Event, chat_id: &str, mut link: ChatLink) -> Result<CallbackR
 
 fn reply(link: &ChatLink, message: OutboundMessage) -> CallbackResult {
     let conversation = ConversationRef { id: link.conversation_id.clone(), reply_context: link.reply_context.clone() };
-    CallbackResult {
-        event_id: None,
-        replies: vec![AddressedReply { conversation, in_reply_to: None, messages: vec![message] }],
-        response: None,
-    }
+    CallbackResult { event_id: None, replies: vec![AddressedReply { conversation, in_reply_to: None, messages: vec![message] }], response: None }
 }
 
 fn ok() -> CallbackResult {

@@ -98,9 +98,7 @@ impl Event {
     /// The chat the event is about.
     pub fn chat_id(&self) -> Option<&str> {
         match self {
-            Event::Message { chat_id, .. } | Event::Deactivated { chat_id } | Event::Transferred { chat_id, .. } => {
-                Some(chat_id)
-            }
+            Event::Message { chat_id, .. } | Event::Deactivated { chat_id } | Event::Transferred { chat_id, .. } => Some(chat_id),
             Event::Ignored { chat_id, .. } => chat_id.as_deref(),
         }
     }
@@ -108,13 +106,11 @@ impl Event {
 
 /// Parse the raw body; anything but a JSON object with an `action` is a bad request.
 pub fn parse(body: &[u8]) -> Result<Webhook, RequestError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| RequestError::BadRequest(format!("the LiveChat webhook body is not JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| RequestError::BadRequest(format!("the LiveChat webhook body is not JSON: {e}")))?;
     if !value.is_object() {
         return Err(RequestError::BadRequest("the LiveChat webhook body is not a JSON object".into()));
     }
-    serde_json::from_value(value)
-        .map_err(|e| RequestError::BadRequest(format!("the LiveChat webhook body is not a webhook: {e}")))
+    serde_json::from_value(value).map_err(|e| RequestError::BadRequest(format!("the LiveChat webhook body is not a webhook: {e}")))
 }
 
 /// Compare the webhook's `secret_key` with the configured secret in constant time.
@@ -139,11 +135,7 @@ pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
 pub fn interpret(webhook: &Webhook) -> Result<Event, RequestError> {
     let payload = &webhook.payload;
     let chat_id = payload.get("chat_id").and_then(Value::as_str).filter(|id| !id.is_empty()).map(str::to_string);
-    let require_chat = || {
-        chat_id
-            .clone()
-            .ok_or_else(|| RequestError::BadRequest(format!("LiveChat `{}` webhook without payload.chat_id", webhook.action)))
-    };
+    let require_chat = || chat_id.clone().ok_or_else(|| RequestError::BadRequest(format!("LiveChat `{}` webhook without payload.chat_id", webhook.action)));
     match webhook.action.as_str() {
         "incoming_event" => {
             let chat_id = require_chat()?;
@@ -170,10 +162,7 @@ pub fn interpret(webhook: &Webhook) -> Result<Event, RequestError> {
             let chat_id = require_chat()?;
             let target = payload.get("transferred_to");
             let list = |key: &str| target.and_then(|t| t.get(key)).and_then(Value::as_array).cloned().unwrap_or_default();
-            let group_ids = list("group_ids")
-                .iter()
-                .filter_map(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
-                .collect();
+            let group_ids = list("group_ids").iter().filter_map(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))).collect();
             let agent_ids = list("agent_ids").iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
             let reason = payload.get("reason").and_then(Value::as_str).map(str::to_string);
             Ok(Event::Transferred { chat_id, group_ids, agent_ids, reason })
@@ -214,12 +203,7 @@ mod tests {
         );
         assert_eq!(
             e,
-            Event::Message {
-                chat_id: "PJ0MRSHTDG".into(),
-                event_id: "PGDGHT5G_3".into(),
-                author_id: "agent@example.com".into(),
-                text: "hello there".into()
-            }
+            Event::Message { chat_id: "PJ0MRSHTDG".into(), event_id: "PGDGHT5G_3".into(), author_id: "agent@example.com".into(), text: "hello there".into() }
         );
         assert_eq!(e.chat_id(), Some("PJ0MRSHTDG"));
     }
@@ -228,10 +212,7 @@ mod tests {
     fn other_events_and_internal_notes_are_ignored() {
         let file = event("incoming_event", json!({"chat_id":"C1","event":{"id":"e","type":"file","author_id":"a","url":"https://x"}}));
         assert!(matches!(file, Event::Ignored { ref why, .. } if why.contains("file")));
-        let note = event(
-            "incoming_event",
-            json!({"chat_id":"C1","event":{"id":"e","type":"message","author_id":"a","text":"psst","visibility":"agents"}}),
-        );
+        let note = event("incoming_event", json!({"chat_id":"C1","event":{"id":"e","type":"message","author_id":"a","text":"psst","visibility":"agents"}}));
         assert!(matches!(note, Event::Ignored { ref why, .. } if why.contains("agents")));
         let empty = event("incoming_event", json!({"chat_id":"C1","event":{"id":"e","type":"message","author_id":"a","text":"  "}}));
         assert!(matches!(empty, Event::Ignored { .. }));
@@ -252,32 +233,18 @@ mod tests {
                        "transferred_to":{"group_ids":[19],"agent_ids":["anna@example.com"]},
                        "queue":{"position":2,"wait_time":30,"queued_at_us":1771928985000000u64}})
             ),
-            Event::Transferred {
-                chat_id: "C1".into(),
-                group_ids: vec![19],
-                agent_ids: vec!["anna@example.com".into()],
-                reason: Some("manual".into())
-            }
+            Event::Transferred { chat_id: "C1".into(), group_ids: vec![19], agent_ids: vec!["anna@example.com".into()], reason: Some("manual".into()) }
         );
     }
 
     #[test]
     fn event_ids_for_deduplication() {
         let id = |action: &str, payload: Value| parse(&body(action, payload)).unwrap().event_id();
-        assert_eq!(
-            id("incoming_event", json!({"chat_id":"C1","thread_id":"T1","event":{"id":"T1_3","type":"message","text":"hi"}})).as_deref(),
-            Some("T1_3")
-        );
+        assert_eq!(id("incoming_event", json!({"chat_id":"C1","thread_id":"T1","event":{"id":"T1_3","type":"message","text":"hi"}})).as_deref(), Some("T1_3"));
         assert_eq!(id("incoming_event", json!({"chat_id":"C1","event":{"type":"message","text":"hi"}})), None);
-        assert_eq!(
-            id("chat_deactivated", json!({"chat_id":"C1","thread_id":"T1","user_id":"agent@example.com"})).as_deref(),
-            Some("chat_deactivated:C1:T1")
-        );
+        assert_eq!(id("chat_deactivated", json!({"chat_id":"C1","thread_id":"T1","user_id":"agent@example.com"})).as_deref(), Some("chat_deactivated:C1:T1"));
         assert_eq!(id("chat_deactivated", json!({"chat_id":"C1"})), None, "no thread: nothing stable");
-        assert_eq!(
-            id("chat_transferred", json!({"chat_id":"C1","thread_id":"T1","transferred_to":{"group_ids":[19]}})),
-            None
-        );
+        assert_eq!(id("chat_transferred", json!({"chat_id":"C1","thread_id":"T1","transferred_to":{"group_ids":[19]}})), None);
         // The registration's webhook_id is the same for every delivery: never the event id.
         let first = parse(&body("incoming_event", json!({"chat_id":"C1","event":{"id":"T1_3"}}))).unwrap();
         let second = parse(&body("incoming_event", json!({"chat_id":"C1","event":{"id":"T1_4"}}))).unwrap();

@@ -22,9 +22,7 @@ pub fn send_url(base_url: &str) -> Result<String, PluginError> {
     let trimmed = base_url.trim().trim_end_matches('/');
     let lower = trimmed.to_ascii_lowercase();
     if !(lower.starts_with("https://") || lower.starts_with("http://")) {
-        return Err(PluginError::config(format!(
-            "setting `base_url` = `{trimmed}` is not an http(s) URL (expected e.g. `https://example.bubbleapps.io`)"
-        )));
+        return Err(PluginError::config(format!("setting `base_url` = `{trimmed}` is not an http(s) URL (expected e.g. `https://example.bubbleapps.io`)")));
     }
     let mut root = trimmed;
     for suffix in ["/send_message_external", "/api/1.1/wf"] {
@@ -84,10 +82,7 @@ pub fn check_response(status: u16, body: &[u8]) -> Result<(), PluginError> {
     }
     match serde_json::from_slice::<SendResponse>(body) {
         Ok(SendResponse { status: Some(serde_json::Value::String(s)) }) if !s.eq_ignore_ascii_case("success") => {
-            Err(PluginError::permanent(format!(
-                "messenger service answered HTTP {status} with status `{s}`: {}",
-                describe_body(body)
-            )))
+            Err(PluginError::permanent(format!("messenger service answered HTTP {status} with status `{s}`: {}", describe_body(body))))
         }
         _ => Ok(()),
     }
@@ -98,13 +93,9 @@ pub fn check_response(status: u16, body: &[u8]) -> Result<(), PluginError> {
 pub fn classify_http(status: u16, body: &[u8]) -> PluginError {
     let detail = describe_body(body);
     match status {
-        401 | 403 => PluginError::config(format!(
-            "messenger service rejected the request with HTTP {status} (check setting `token`): {detail}"
-        )),
+        401 | 403 => PluginError::config(format!("messenger service rejected the request with HTTP {status} (check setting `token`): {detail}")),
         status if switchboard_sdk::http::is_transient_status(status) => PluginError::transient(format!("messenger service answered HTTP {status}: {detail}")),
-        404 => PluginError::permanent(format!(
-            "messenger service answered HTTP 404 (check settings `base_url` and `task_id`): {detail}"
-        )),
+        404 => PluginError::permanent(format!("messenger service answered HTTP 404 (check settings `base_url` and `task_id`): {detail}")),
         _ => PluginError::permanent(format!("messenger service answered HTTP {status}: {detail}")),
     }
 }
@@ -175,12 +166,8 @@ mod tests {
 
     #[test]
     fn request_body_has_the_documented_fields() {
-        let body = serde_json::to_value(SendRequest { task_id: "1721129985149x478019552540622850", chat_id: "sb-1", message: "Hi" })
-            .unwrap();
-        assert_eq!(
-            body,
-            serde_json::json!({"task_id":"1721129985149x478019552540622850","chat_id":"sb-1","message":"Hi"})
-        );
+        let body = serde_json::to_value(SendRequest { task_id: "1721129985149x478019552540622850", chat_id: "sb-1", message: "Hi" }).unwrap();
+        assert_eq!(body, serde_json::json!({"task_id":"1721129985149x478019552540622850","chat_id":"sb-1","message":"Hi"}));
     }
 
     #[test]
@@ -202,8 +189,7 @@ mod tests {
             (404, ErrorKind::Permanent),
             (422, ErrorKind::Permanent),
         ] {
-            let e = check_response(status, br#"{"statusCode":400,"body":{"status":"MISSING_DATA","message":"Missing parameter"}}"#)
-                .unwrap_err();
+            let e = check_response(status, br#"{"statusCode":400,"body":{"status":"MISSING_DATA","message":"Missing parameter"}}"#).unwrap_err();
             assert_eq!(e.kind, kind, "HTTP {status}");
             assert!(e.message.contains(&format!("HTTP {status}")), "{}", e.message);
         }

@@ -33,11 +33,8 @@ pub struct Settings {
 
 impl Settings {
     fn load() -> Result<Self, PluginError> {
-        let base_url = config::get("base_url").ok_or_else(|| {
-            PluginError::config(
-                "setting `base_url` is not configured (the service's app URL, e.g. `https://example.bubbleapps.io`)",
-            )
-        })?;
+        let base_url = config::get("base_url")
+            .ok_or_else(|| PluginError::config("setting `base_url` is not configured (the service's app URL, e.g. `https://example.bubbleapps.io`)"))?;
         // Replies cannot be authenticated without it: refuse to start dialogs
         // whose answers would all be rejected.
         webhook_secret()?;
@@ -89,11 +86,7 @@ impl Provider for Messenger {
         // Stored (and its TTL renewed) before sending: the reply webhook may
         // arrive before this call returns.
         let operator = state::get_json::<StoredChat>(&key)?.is_some_and(|s| s.operator);
-        let stored = StoredChat {
-            conversation_id: message.conversation.id.clone(),
-            reply_context: message.conversation.reply_context.clone(),
-            operator,
-        };
+        let stored = StoredChat { conversation_id: message.conversation.id.clone(), reply_context: message.conversation.reply_context.clone(), operator };
         state::set_json(&key, &stored, state::DEFAULT_TTL)?;
 
         let body = api::SendRequest { task_id: &settings.task_id, chat_id: &chat_id, message: &text };

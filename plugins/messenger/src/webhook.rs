@@ -39,12 +39,8 @@ impl StoredChat {
 /// `secret` query parameter must equal `expected` (compared in constant
 /// time). Error messages never contain either value.
 pub fn authenticate(request: &HttpRequest, expected: &str) -> Result<(), RequestError> {
-    let mut candidates: Vec<String> = request
-        .headers
-        .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case(SECRET_HEADER))
-        .map(|(_, value)| value.trim().to_string())
-        .collect();
+    let mut candidates: Vec<String> =
+        request.headers.iter().filter(|(name, _)| name.eq_ignore_ascii_case(SECRET_HEADER)).map(|(_, value)| value.trim().to_string()).collect();
     if let Some(secret) = query_param(&request.path_with_query, SECRET_QUERY) {
         candidates.push(secret);
     }
@@ -79,12 +75,8 @@ pub fn query_param(path_with_query: &str, name: &str) -> Option<String> {
 /// or `multipart/form-data` (text fields). Without a content type, a body
 /// starting with `{` is JSON and anything else a url-encoded form.
 pub fn decode_body(request: &HttpRequest) -> Result<Map<String, Value>, RequestError> {
-    let content_type = request
-        .headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
-        .map(|(_, value)| value.to_ascii_lowercase())
-        .unwrap_or_default();
+    let content_type =
+        request.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("content-type")).map(|(_, value)| value.to_ascii_lowercase()).unwrap_or_default();
     let body = &request.body;
     let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if content_type.contains("multipart/form-data") {
@@ -254,8 +246,7 @@ impl Event {
     /// Whether the webhook asks for anything (a text to deliver, a close, an
     /// operator forwarding). Echoes of the user's messages ask for nothing.
     pub fn needs_routing(&self) -> bool {
-        self.message_type != MessageType::User
-            && (self.reply_text().is_some() || self.close || self.operator == Some(true))
+        self.message_type != MessageType::User && (self.reply_text().is_some() || self.close || self.operator == Some(true))
     }
 }
 
@@ -353,7 +344,9 @@ mod tests {
 
     #[test]
     fn flags_are_parsed_liberally() {
-        for yes in [json!("yes"), json!("Yes"), json!(" YES "), json!("y"), json!("true"), json!("1"), json!("on"), json!("да"), json!(true), json!(1), json!(2.5)] {
+        for yes in
+            [json!("yes"), json!("Yes"), json!(" YES "), json!("y"), json!("true"), json!("1"), json!("on"), json!("да"), json!(true), json!(1), json!(2.5)]
+        {
             assert!(flag(Some(&yes)), "{yes}");
         }
         for no in [json!("no"), json!("No"), json!("false"), json!("0"), json!(""), json!("maybe"), json!(false), json!(0), json!(null), json!({})] {
@@ -548,9 +541,7 @@ mod tests {
         assert!(event.needs_routing());
         let plan_on = plan(&event, &stored(), true);
         assert_eq!(plan_on.replies.len(), 1);
-        assert!(
-            matches!(&plan_on.replies[0].messages[0].control, Some(Control::StaffNotice(t)) if t == "The dialog was forwarded to an operator.")
-        );
+        assert!(matches!(&plan_on.replies[0].messages[0].control, Some(Control::StaffNotice(t)) if t == "The dialog was forwarded to an operator."));
         let plan_off = plan(&event, &stored(), false);
         assert!(plan_off.replies.is_empty());
         assert_eq!(plan_off.update.map(|s| s.operator), Some(true));

@@ -24,16 +24,11 @@ impl Endpoints {
     /// (`https://typebot.io/api/v1/typebots/my-bot/startChat`).
     pub fn from_start_url(start_url: &str) -> Result<Self, PluginError> {
         let bad = |why: &str| {
-            PluginError::config(format!(
-                "setting `start_url` = `{start_url}` {why}: expected `https://host/api/v1/typebots/{{publicId}}/startChat`"
-            ))
+            PluginError::config(format!("setting `start_url` = `{start_url}` {why}: expected `https://host/api/v1/typebots/{{publicId}}/startChat`"))
         };
         let url = start_url.trim();
         let url = url.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
-        let after_scheme = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"))
-            .ok_or_else(|| bad("is not an http(s) URL"))?;
+        let after_scheme = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://")).ok_or_else(|| bad("is not an http(s) URL"))?;
         if after_scheme.is_empty() || after_scheme.starts_with('/') {
             return Err(bad("has no host"));
         }
@@ -60,15 +55,11 @@ impl Endpoints {
         let base = base.strip_suffix("/api/v1").or_else(|| base.strip_suffix("/api")).unwrap_or(base);
         let host = base.strip_prefix("https://").or_else(|| base.strip_prefix("http://"));
         if host.is_none_or(|h| h.is_empty() || h.starts_with('/')) {
-            return Err(PluginError::config(format!(
-                "setting `base_url` = `{base_url}` is not an http(s) URL such as `https://typebot.io`"
-            )));
+            return Err(PluginError::config(format!("setting `base_url` = `{base_url}` is not an http(s) URL such as `https://typebot.io`")));
         }
         let public_id = public_id.trim().trim_matches('/');
         if public_id.is_empty() || public_id.contains(['/', '?', '#', ' ']) {
-            return Err(PluginError::config(format!(
-                "setting `public_id` = `{public_id}` is not a Typebot public id (e.g. `my-bot-x1y2`)"
-            )));
+            return Err(PluginError::config(format!("setting `public_id` = `{public_id}` is not a Typebot public id (e.g. `my-bot-x1y2`)")));
         }
         Ok(Self { base: base.to_string(), public_id: public_id.to_string() })
     }
@@ -108,17 +99,8 @@ pub fn start_chat_body(message: &InboundMessage) -> Value {
 /// Body of `continueChat`: the text, or a text message with
 /// `attachedFileUrls` when the user attached files Typebot can download.
 pub fn continue_chat_body(message: &InboundMessage) -> Value {
-    let urls: Vec<&str> = message
-        .attachments
-        .iter()
-        .filter_map(|a| a.url.as_deref())
-        .filter(|url| !url.trim().is_empty())
-        .collect();
-    if urls.is_empty() {
-        json!({ "message": message.text })
-    } else {
-        json!({ "message": { "type": "text", "text": message.text, "attachedFileUrls": urls } })
-    }
+    let urls: Vec<&str> = message.attachments.iter().filter_map(|a| a.url.as_deref()).filter(|url| !url.trim().is_empty()).collect();
+    if urls.is_empty() { json!({ "message": message.text }) } else { json!({ "message": { "type": "text", "text": message.text, "attachedFileUrls": urls } }) }
 }
 
 /// The `sessionId` of a startChat response.
@@ -169,9 +151,7 @@ impl Failure {
 /// of the older `{"message":"...","code":"...","issues":[...]}`).
 fn error_fields(body: &[u8]) -> (String, String) {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let field = |key: &str| {
-        parsed.as_ref().and_then(|v| v.get(key)).and_then(Value::as_str).map(str::to_string).unwrap_or_default()
-    };
+    let field = |key: &str| parsed.as_ref().and_then(|v| v.get(key)).and_then(Value::as_str).map(str::to_string).unwrap_or_default();
     let (code, message) = (field("code"), field("message"));
     if parsed.is_some() && (!code.is_empty() || !message.is_empty()) {
         return (code, message);
@@ -187,19 +167,12 @@ pub fn classify_http(endpoint: &str, status: u16, body: &[u8]) -> Failure {
     if status == 404 && (lower.contains("session expired") || lower.contains("session not found")) {
         return Failure::SessionGone;
     }
-    let described = if code.is_empty() {
-        format!("Typebot {endpoint} HTTP {status}: {message}")
-    } else {
-        format!("Typebot {endpoint} HTTP {status} {code}: {message}")
-    };
+    let described =
+        if code.is_empty() { format!("Typebot {endpoint} HTTP {status}: {message}") } else { format!("Typebot {endpoint} HTTP {status} {code}: {message}") };
     let error = match status {
-        401 | 403 => PluginError::config(format!(
-            "{described}. Typebot refused access: private bots need `api_key` (a Typebot API token); check it"
-        )),
+        401 | 403 => PluginError::config(format!("{described}. Typebot refused access: private bots need `api_key` (a Typebot API token); check it")),
         status if switchboard_sdk::http::is_transient_status(status) => PluginError::transient(described),
-        404 if endpoint == "startChat" => {
-            PluginError::permanent(format!("{described}. Check `start_url` / `public_id` and that the bot is published"))
-        }
+        404 if endpoint == "startChat" => PluginError::permanent(format!("{described}. Check `start_url` / `public_id` and that the bot is published")),
         _ => PluginError::permanent(described),
     };
     Failure::Error(error)
@@ -225,11 +198,7 @@ mod tests {
             text: text.into(),
             attachments: Vec::new(),
             command: None,
-            variables: vec![
-                ("DIALOG_ID".into(), "17".into()),
-                ("BOT_ID".into(), "55".into()),
-                ("BOT_ID".into(), "56".into()),
-            ],
+            variables: vec![("DIALOG_ID".into(), "17".into()), ("BOT_ID".into(), "55".into()), ("BOT_ID".into(), "56".into())],
         }
     }
 
@@ -289,10 +258,7 @@ mod tests {
             Attachment { id: "1".into(), name: "a.png".into(), kind: "image".into(), url: Some("https://x/a.png".into()), size: None },
             Attachment { id: "2".into(), name: "b.pdf".into(), kind: "file".into(), url: None, size: None },
         ];
-        assert_eq!(
-            continue_chat_body(&with_files),
-            json!({"message": {"type": "text", "text": "Here", "attachedFileUrls": ["https://x/a.png"]}})
-        );
+        assert_eq!(continue_chat_body(&with_files), json!({"message": {"type": "text", "text": "Here", "attachedFileUrls": ["https://x/a.png"]}}));
         assert_eq!(session_key("m:55:17"), "session:m:55:17");
     }
 

@@ -56,14 +56,12 @@ impl Settings {
 pub fn endpoints(start_url: Option<String>, base_url: Option<String>, public_id: Option<String>) -> Result<Endpoints, PluginError> {
     match (start_url, base_url, public_id) {
         (Some(start), None, None) => Endpoints::from_start_url(&start),
-        (Some(_), _, _) => Err(PluginError::config(
-            "set either `start_url` or `base_url` + `public_id`, not both",
-        )),
+        (Some(_), _, _) => Err(PluginError::config("set either `start_url` or `base_url` + `public_id`, not both")),
         (None, Some(base), Some(id)) => Endpoints::from_parts(&base, &id),
         (None, Some(_), None) => Err(PluginError::config("setting `public_id` is not configured (needed with `base_url`)")),
-        (None, None, Some(_)) => Err(PluginError::config(
-            "setting `base_url` is not configured (needed with `public_id`; Typebot cloud: `https://typebot.io`)",
-        )),
+        (None, None, Some(_)) => {
+            Err(PluginError::config("setting `base_url` is not configured (needed with `public_id`; Typebot cloud: `https://typebot.io`)"))
+        }
         (None, None, None) => Err(PluginError::config(
             "setting `start_url` is not configured (e.g. `https://typebot.io/api/v1/typebots/my-bot/startChat`; \
              or set `base_url` + `public_id`)",
@@ -82,9 +80,7 @@ impl Provider for Typebot {
             Some(session_id) => match continue_chat(&settings, &session_id, &message) {
                 Ok(response) => (response, session_id),
                 Err(Failure::SessionGone) => {
-                    log::info(format!(
-                        "Typebot session {session_id} expired or is unknown; starting a new one for {conversation}"
-                    ));
+                    log::info(format!("Typebot session {session_id} expired or is unknown; starting a new one for {conversation}"));
                     state::delete(&key)?;
                     start_chat(&settings, &message).inspect_err(log_config_error)?
                 }
@@ -146,12 +142,7 @@ fn start_chat(settings: &Settings, message: &InboundMessage) -> Result<(Value, S
     }
     let body = api::parse_response("startChat", &response.body)?;
     let session_id = api::session_id(&body)
-        .ok_or_else(|| {
-            PluginError::permanent(format!(
-                "Typebot startChat response has no `sessionId`: {}",
-                http::snippet(&response.text())
-            ))
-        })?
+        .ok_or_else(|| PluginError::permanent(format!("Typebot startChat response has no `sessionId`: {}", http::snippet(&response.text()))))?
         .to_string();
     Ok((body, session_id))
 }
@@ -193,5 +184,4 @@ mod tests {
             assert!(error.message.contains(needle), "{}", error.message);
         }
     }
-
 }

@@ -99,10 +99,7 @@ pub fn is_ended(response: &Value) -> bool {
         .and_then(Value::as_array)
         .is_some_and(|actions| actions.iter().any(|a| a.get("expectsDedicatedReply").and_then(Value::as_bool) == Some(true)));
     let waits_for_event = response.get("messages").and_then(Value::as_array).is_some_and(|bubbles| {
-        bubbles.iter().any(|b| {
-            str_field(b, "type") == "custom-embed"
-                || b.pointer("/content/waitForEvent/isEnabled").and_then(Value::as_bool) == Some(true)
-        })
+        bubbles.iter().any(|b| str_field(b, "type") == "custom-embed" || b.pointer("/content/waitForEvent/isEnabled").and_then(Value::as_bool) == Some(true))
     });
     !has_input && !waits_for_reply && !waits_for_event
 }
@@ -212,14 +209,11 @@ pub fn variable_handoff(action: &Value, variable: &str) -> Option<String> {
         }
         let value = match call.value {
             Arg::Literal(text) => Some(text),
-            Arg::Ident(id) => args
-                .iter()
-                .find(|a| a.get("id").and_then(Value::as_str) == Some(id.as_str()))
-                .map(|a| match a.get("value") {
-                    Some(Value::String(s)) => s.clone(),
-                    Some(Value::Null) | None => String::new(),
-                    Some(other) => other.to_string(),
-                }),
+            Arg::Ident(id) => args.iter().find(|a| a.get("id").and_then(Value::as_str) == Some(id.as_str())).map(|a| match a.get("value") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            }),
             Arg::Other => None,
         };
         found = Some(match value {
@@ -262,8 +256,7 @@ fn set_variable_calls(script: &str) -> Vec<SetVariableCall> {
         let value = if let Some((text, tail)) = string_literal(value_src) {
             if tail.trim_start().starts_with(')') { Arg::Literal(text) } else { Arg::Other }
         } else {
-            let token: String =
-                value_src.chars().take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '$' | '.' | '-')).collect();
+            let token: String = value_src.chars().take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '$' | '.' | '-')).collect();
             let tail = value_src[token.len()..].trim_start();
             if token.is_empty() || !tail.starts_with(')') {
                 Arg::Other
@@ -360,15 +353,9 @@ mod tests {
         assert_eq!(reply.messages[0].text, "Hi **there**!");
         assert!(reply.messages[0].buttons.is_empty());
         assert_eq!(reply.messages[1].text, "");
-        assert_eq!(
-            files(&reply.messages[1]),
-            vec![("https://s3.typebot.io/public/pic.png?v=2".to_string(), Some("pic.png".to_string()))]
-        );
+        assert_eq!(files(&reply.messages[1]), vec![("https://s3.typebot.io/public/pic.png?v=2".to_string(), Some("pic.png".to_string()))]);
         assert_eq!(reply.messages[2].text, "Pick _one_:");
-        assert_eq!(
-            buttons(&reply.messages[2]),
-            vec![("Yes".to_string(), "Yes".to_string()), ("No".to_string(), "No".to_string())]
-        );
+        assert_eq!(buttons(&reply.messages[2]), vec![("Yes".to_string(), "Yes".to_string()), ("No".to_string(), "No".to_string())]);
         assert!(reply.messages.iter().all(|m| m.control.is_none()));
     }
 
@@ -494,18 +481,13 @@ mod tests {
 
     #[test]
     fn handoff_variable_values() {
-        let action = |content: &str, args: Value| {
-            json!({"type": "scriptToExecute", "scriptToExecute": {"content": content, "args": args}})
-        };
+        let action = |content: &str, args: Value| json!({"type": "scriptToExecute", "scriptToExecute": {"content": content, "args": args}});
         let h = |content: &str, args: Value| variable_handoff(&action(content, args), "handoff");
         assert_eq!(h(r#"setVariable("handoff", true)"#, json!([])), Some(String::new()));
         assert_eq!(h(r#"setVariable("handoff", "yes")"#, json!([])), Some(String::new()));
         assert_eq!(h(r#"setVariable( "handoff" , `Billing question` );"#, json!([])), Some("Billing question".into()));
         assert_eq!(h(r#"setVariable("handoff", "It\"s urgent")"#, json!([])), Some("It\"s urgent".into()));
-        assert_eq!(
-            h("if (vabc) { setVariable('handoff', vabc) }", json!([{"id": "vabc", "value": "Refund request"}])),
-            Some("Refund request".into())
-        );
+        assert_eq!(h("if (vabc) { setVariable('handoff', vabc) }", json!([{"id": "vabc", "value": "Refund request"}])), Some("Refund request".into()));
         assert_eq!(h("setVariable('handoff', {{reason}} + '!')", json!([])), Some(String::new()), "an expression still hands off");
         assert_eq!(h("setVariable('handoff', false)", json!([])), None);
         assert_eq!(h("setVariable('handoff', '')", json!([])), None);

@@ -58,8 +58,7 @@ fn is_list(kind: &str) -> bool {
 fn is_block_container(node: &Value) -> bool {
     children(node).iter().any(|child| {
         let kind = node_type(child);
-        is_list(kind) || matches!(kind, "p" | "li" | "lic" | "blockquote" | "code_block" | "code_line")
-            || heading_level(kind).is_some()
+        is_list(kind) || matches!(kind, "p" | "li" | "lic" | "blockquote" | "code_block" | "code_line") || heading_level(kind).is_some()
     })
 }
 
@@ -165,12 +164,7 @@ struct Marks {
 impl Marks {
     fn of(leaf: &Value) -> Self {
         let flag = |key: &str| leaf.get(key).and_then(Value::as_bool).unwrap_or(false);
-        Marks {
-            strike: flag("strikethrough") || flag("strikeThrough"),
-            bold: flag("bold"),
-            italic: flag("italic"),
-            code: flag("code"),
-        }
+        Marks { strike: flag("strikethrough") || flag("strikeThrough"), bold: flag("bold"), italic: flag("italic"), code: flag("code") }
     }
 
     fn wrap(self, text: &str) -> String {
@@ -331,10 +325,7 @@ mod tests {
             {"text": "underlined", "underline": true},
             {"text": "."}
         ]))]);
-        assert_eq!(
-            to_markdown(&rich),
-            "1) **Hello world** and _slanted_, **_both_**, ~~gone~~, `x = 1`, underlined."
-        );
+        assert_eq!(to_markdown(&rich), "1) **Hello world** and _slanted_, **_both_**, ~~gone~~, `x = 1`, underlined.");
     }
 
     #[test]
@@ -405,10 +396,7 @@ mod tests {
                 {"type": "li", "children": [{"type": "lic", "children": [{"text": "Second"}]}]}
             ]}
         ]);
-        assert_eq!(
-            to_markdown(&rich),
-            "## Title\n> Quoted\n- One\n- **Two**\n   1. Sub\n1. First\n2. Second"
-        );
+        assert_eq!(to_markdown(&rich), "## Title\n> Quoted\n- One\n- **Two**\n   1. Sub\n1. First\n2. Second");
     }
 
     #[test]
