@@ -2,7 +2,7 @@
 //! bound to its plugin, settings and state scope.
 
 use crate::config::{Config, ConnectorConfig, PluginSection, RoutingConfig};
-use crate::runtime::{AllowList, Binding, PluginContext, Runtime};
+use crate::runtime::{AllowList, Binding, OutboundLimiter, PluginContext, RateLimit, Runtime};
 use crate::store::{Scope, StateStore};
 use anyhow::{Context, bail};
 use std::collections::HashMap;
@@ -55,7 +55,7 @@ fn build(connector: &ConnectorConfig, config: &Config, runtime: &Runtime, state:
         if plugin.kind_name() != expected {
             bail!("`{}` is a {} plugin but is used as the {expected}", section.plugin, plugin.kind_name());
         }
-        let context = plugin_context(connector, section, config, Arc::clone(state));
+        let context = plugin_context(connector, section, config, Arc::clone(state)).with_context(|| format!("the {expected} `{}`", section.plugin))?;
         Ok(Binding { plugin, context: Arc::new(context) })
     };
     Ok(Connector {
@@ -70,19 +70,21 @@ fn build(connector: &ConnectorConfig, config: &Config, runtime: &Runtime, state:
     })
 }
 
-fn plugin_context(connector: &ConnectorConfig, section: &PluginSection, config: &Config, state: Arc<dyn StateStore>) -> PluginContext {
+fn plugin_context(connector: &ConnectorConfig, section: &PluginSection, config: &Config, state: Arc<dyn StateStore>) -> anyhow::Result<PluginContext> {
     let outbound = Arc::new(AllowList::from_settings(&section.settings));
+    let rate_limit = RateLimit::from_settings(&section.settings).map_err(anyhow::Error::msg)?.map(|limit| Arc::new(OutboundLimiter::new(limit)));
     let mut settings = section.settings.clone();
     settings.insert("connector-id".into(), connector.id.clone());
     settings.insert("tenant-id".into(), connector.tenant.clone());
     if let Some(base) = &config.public_url {
         settings.insert("webhook-url".into(), format!("{}/hooks/{}", base.trim_end_matches('/'), connector.id));
     }
-    PluginContext {
+    Ok(PluginContext {
         scope: Scope { tenant: connector.tenant.clone(), connector: connector.id.clone(), plugin: section.plugin.clone() },
         settings,
         state,
         default_ttl: Duration::from_secs(u64::from(config.state_ttl_seconds)),
         outbound,
-    }
+        rate_limit,
+    })
 }

@@ -9,88 +9,19 @@
 use futures::StreamExt as _;
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 use switchboard_tests::bitrix_events::{self, EventParams};
 use switchboard_tests::harness::{HostConfig, bitrix_channel, dify_provider};
-use switchboard_tests::{FakeBitrix, FakeDify};
+use switchboard_tests::child::free_port;
+use switchboard_tests::{ChildHost, FakeBitrix, FakeDify};
 
-/// Bound for a child to answer `/readyz` (it compiles the plugins first).
-const START: Duration = Duration::from_secs(120);
 /// Bound for every reply of a burst to arrive.
 const DRAIN: Duration = Duration::from_secs(180);
 
-/// A `switchboard serve` child process.
-struct Host {
-    child: Child,
-    url: String,
-}
-
-impl Host {
-    /// Start the binary with `config` (its `listen` replaced by a free port).
-    async fn start(config: &str, dir: &Path, name: &str) -> Host {
-        let port = free_port();
-        let config = config.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""));
-        let path = dir.join(format!("{name}.toml"));
-        std::fs::write(&path, config).unwrap();
-        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["serve", "--config"])
-            .arg(&path)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("starting the switchboard binary");
-        let host = Host { child, url: format!("http://127.0.0.1:{port}") };
-        host.wait_ready(dir, name).await;
-        host
-    }
-
-    async fn wait_ready(&self, dir: &Path, name: &str) {
-        let client = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + START;
-        while tokio::time::Instant::now() < deadline {
-            if let Ok(response) = client.get(format!("{}/readyz", self.url)).send().await
-                && response.status().is_success()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("{name} did not become ready; log:\n{}", std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default());
-    }
-
-    /// `kill -9`.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// SIGTERM; returns the exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success(), "kill -TERM failed");
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(std::time::Instant::now() < deadline, "the host did not exit after SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// Start this package's binary as a child process.
+async fn start_host(config: &str, dir: &Path, name: &str) -> ChildHost {
+    ChildHost::start(Path::new(env!("CARGO_BIN_EXE_switchboard")), config, dir, name).await
 }
 
 fn redis_url() -> String {
@@ -137,13 +68,13 @@ impl Burst {
     /// Post every webhook (32 at a time) to `hosts` round-robin; every one
     /// must get 200. Like a platform, a conversation's next message is sent
     /// only after its previous one was acknowledged (one wave per message).
-    async fn post_all(&self, hosts: &[&Host]) {
+    async fn post_all(&self, hosts: &[&ChildHost]) {
         for (wave, webhooks) in self.webhooks.chunks(self.conversations).enumerate() {
             self.post_wave(hosts, wave * self.conversations, webhooks).await;
         }
     }
 
-    async fn post_wave(&self, hosts: &[&Host], offset: usize, webhooks: &[(String, String)]) {
+    async fn post_wave(&self, hosts: &[&ChildHost], offset: usize, webhooks: &[(String, String)]) {
         let client = reqwest::Client::new();
         let posts = webhooks.iter().enumerate().map(|(i, (body, _))| {
             let i = offset + i;
@@ -204,7 +135,7 @@ impl Burst {
 async fn kill_9_mid_burst(store: &str, queue: &[&str], dir: &Path) {
     let burst = Burst::new(250, 4).await;
     let config = queue.iter().fold(burst.config(store), |config, line| config.queue(line)).render();
-    let host = Host::start(&config, dir, "first").await;
+    let host = start_host(&config, dir, "first").await;
     burst.dify.hold();
     burst.post_all(&[&host]).await;
     // Let a good part through, then hold the provider and let deliveries settle.
@@ -216,7 +147,7 @@ async fn kill_9_mid_burst(store: &str, queue: &[&str], dir: &Path) {
     host.kill();
 
     // On Redis the killed instance's leases expire and the new instance reclaims them.
-    let host = Host::start(&config, dir, "second").await;
+    let host = start_host(&config, dir, "second").await;
     burst.dify.release();
     burst.assert_exactly_once_in_order().await;
     drop(host);
@@ -242,7 +173,7 @@ async fn two_instances_on_redis_share_the_work_and_survive_one_being_killed() {
     let dir = tempfile::tempdir().unwrap();
     let burst = Burst::new(100, 4).await;
     let config = burst.config(&redis_url()).queue(&format!("namespace = \"{}\"", unique_namespace())).queue("lease_seconds = 3").render();
-    let (a, b) = (Host::start(&config, dir.path(), "a").await, Host::start(&config, dir.path(), "b").await);
+    let (a, b) = (start_host(&config, dir.path(), "a").await, start_host(&config, dir.path(), "b").await);
     burst.dify.set_response_delay(Duration::from_millis(100));
     burst.dify.hold();
     burst.post_all(&[&a, &b]).await;
@@ -262,7 +193,7 @@ async fn sigterm_finishes_running_jobs_exits_0_and_the_next_start_resumes_the_re
     let store = format!("embedded:{}", dir.path().join("data").display());
     let burst = Burst::new(20, 3).await;
     let config = burst.config(&store).queue("shutdown_grace_seconds = 20").render();
-    let host = Host::start(&config, dir.path(), "first").await;
+    let host = start_host(&config, dir.path(), "first").await;
     burst.dify.set_response_delay(Duration::from_millis(300));
     burst.post_all(&[&host]).await;
     burst.dify.wait_for_requests(20, Duration::from_secs(30)).await;
@@ -270,7 +201,7 @@ async fn sigterm_finishes_running_jobs_exits_0_and_the_next_start_resumes_the_re
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
     let delivered = burst.bitrix.delivered_texts().len();
     assert!(delivered >= 20, "jobs running at SIGTERM were finished, not dropped ({delivered} delivered)");
-    let host = Host::start(&config, dir.path(), "second").await;
+    let host = start_host(&config, dir.path(), "second").await;
     burst.assert_exactly_once_in_order().await;
     drop(host);
 }
@@ -281,7 +212,7 @@ async fn a_second_instance_on_the_same_embedded_store_is_refused_with_a_reason()
     let store = format!("embedded:{}", dir.path().join("data").display());
     let burst = Burst::new(1, 1).await;
     let config = burst.config(&store).render();
-    let _first = Host::start(&config, dir.path(), "first").await;
+    let _first = start_host(&config, dir.path(), "first").await;
     let path = dir.path().join("second.toml");
     std::fs::write(&path, config.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{}\"", free_port()))).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_switchboard")).args(["serve", "--config"]).arg(&path).output().unwrap();

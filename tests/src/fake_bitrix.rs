@@ -57,9 +57,16 @@ pub struct Call {
     pub content_type: String,
     /// The HTTP status the fake answered with.
     pub status: u16,
+    /// When the fake received it (latency measurements of the load driver).
+    pub at: std::time::Instant,
 }
 
 impl Call {
+    /// A successful `imbot.message.add` or `imbot.command.answer`.
+    pub fn is_delivery(&self) -> bool {
+        self.succeeded() && matches!(self.method.as_str(), "imbot.message.add" | "imbot.command.answer")
+    }
+
     /// A top-level parameter as a string (numbers and booleans stringified),
     /// matching keys case-sensitively.
     pub fn param(&self, key: &str) -> Option<String> {
@@ -379,9 +386,20 @@ impl FakeBitrix {
     pub fn delivered_texts(&self) -> Vec<String> {
         self.calls()
             .iter()
-            .filter(|c| c.succeeded() && matches!(c.method.as_str(), "imbot.message.add" | "imbot.command.answer"))
+            .filter(|c| c.is_delivery())
             .map(|c| c.message().unwrap_or_default())
             .collect()
+    }
+
+    /// How many messages were delivered so far (as [`FakeBitrix::delivered_texts`]
+    /// counts them, without copying the calls).
+    pub fn delivered_count(&self) -> usize {
+        self.inner.lock().unwrap().calls.iter().filter(|c| c.is_delivery()).count()
+    }
+
+    /// Each delivered message's text with the instant the fake received it.
+    pub fn deliveries(&self) -> Vec<(String, std::time::Instant)> {
+        self.inner.lock().unwrap().calls.iter().filter(|c| c.is_delivery()).map(|c| (c.message().unwrap_or_default(), c.at)).collect()
     }
 
     /// Wait until at least `n` messages were delivered ([`FakeBitrix::delivered_texts`])
@@ -456,7 +474,7 @@ async fn rest(State(Shared { inner, .. }): State<Shared>, Path(method): Path<Str
     let nth = guard.calls.iter().filter(|c| c.method == method).count() + 1;
     let token = params.get("auth").and_then(scalar_string).unwrap_or_default();
     if let Some(failure) = guard.scripted_failure(&method, nth, &token) {
-        guard.calls.push(Call { method, body: params, content_type, status: failure.status.as_u16() });
+        guard.calls.push(Call { method, body: params, content_type, status: failure.status.as_u16(), at: std::time::Instant::now() });
         return failure.response();
     }
     let result = match guard.results.get(&method) {
@@ -466,7 +484,7 @@ async fn rest(State(Shared { inner, .. }): State<Shared>, Path(method): Path<Str
             json!(guard.next_id)
         }
     };
-    guard.calls.push(Call { method, body: params, content_type, status: 200 });
+    guard.calls.push(Call { method, body: params, content_type, status: 200, at: std::time::Instant::now() });
     drop(guard);
 
     let finished = now_secs();
@@ -590,7 +608,7 @@ async fn oauth_token(State(shared): State<Shared>, RawQuery(query): RawQuery, bo
 }
 
 fn record(inner: &Arc<Mutex<Inner>>, method: String, body: Value, content_type: String, status: u16) {
-    inner.lock().unwrap().calls.push(Call { method, body, content_type, status });
+    inner.lock().unwrap().calls.push(Call { method, body, content_type, status, at: std::time::Instant::now() });
 }
 
 fn error(status: StatusCode, code: &str, description: &str) -> Response {

@@ -9,9 +9,11 @@
 //! * [`bitrix_events`]: Bitrix24 webhook bodies encoded exactly like PHP's
 //!   `http_build_query`.
 //! * [`harness`]: starts the real host ([`switchboard::Server`]) from TOML.
+//! * [`child`]: the real `switchboard` binary as a child process.
 //! * [`components`]: paths of the hostile test components built by `build.rs`.
 
 pub mod bitrix_events;
+pub mod child;
 pub mod fake_bitrix;
 pub mod fake_botone;
 pub mod fake_dify;
@@ -32,6 +34,7 @@ pub mod components {
 }
 
 pub use bitrix_events::EventParams;
+pub use child::ChildHost;
 pub use fake_bitrix::{Call, FakeBitrix, Refresh};
 pub use fake_botone::FakeBotOne;
 pub use fake_dify::{DifyRequest, FakeDify};

@@ -41,6 +41,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Plugin { code: code @ ("plugin_timeout" | "plugin_memory_limit"), .. } => (StatusCode::SERVICE_UNAVAILABLE, code),
+            ApiError::Plugin { code: code @ "rate_limited", .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             ApiError::Plugin { code, .. } => (StatusCode::BAD_GATEWAY, code),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -84,6 +85,7 @@ impl From<CallError> for ApiError {
             CallError::MemoryLimit { .. } => "plugin_memory_limit",
             CallError::Trap { .. } => "plugin_trap",
             CallError::WrongKind { .. } => "plugin_wrong_kind",
+            CallError::RateLimited { .. } => "rate_limited",
         };
         ApiError::Plugin { code, message: error.to_string() }
     }

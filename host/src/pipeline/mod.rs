@@ -41,6 +41,17 @@ struct Turn {
 struct Deferred {
     reason: String,
     after: Option<Duration>,
+    /// Not a failure (a rate limit): no attempt is spent.
+    wait: bool,
+}
+
+impl Deferred {
+    fn outcome(self) -> Outcome {
+        match self.wait {
+            true => Outcome::Wait { reason: self.reason, after: self.after.unwrap_or_default() },
+            false => Outcome::Retry { reason: self.reason, after: self.after },
+        }
+    }
 }
 
 impl Turn {
@@ -53,8 +64,12 @@ impl Turn {
 
     /// A transient failure defers the attempt unless it is the last one.
     fn retry_unless_last(&self, failure: &Failure, what: &str) -> Result<(), Deferred> {
+        let reason = || format!("{what}: {}", failure.describe());
+        if let Some(after) = failure.rate_limited() {
+            return Err(Deferred { reason: reason(), after: Some(after), wait: true });
+        }
         if failure.is_transient() && !self.attempt.last {
-            return Err(Deferred { reason: format!("{what}: {}", failure.describe()), after: failure.retry_after() });
+            return Err(Deferred { reason: reason(), after: failure.retry_after(), wait: false });
         }
         Ok(())
     }
@@ -90,8 +105,8 @@ impl JobHandler for Pipeline {
             }
             Job::Outbox { .. } => unreachable!("handled above"),
         };
-        if let Err(Deferred { reason, after }) = decided {
-            return Outcome::Retry { reason, after };
+        if let Err(deferred) = decided {
+            return deferred.outcome();
         }
         if let Err(error) = conversations.save(&conversation_id, &record).await {
             return Outcome::Retry { reason: format!("could not save the conversation record: {error}"), after: None };
@@ -123,7 +138,16 @@ impl Failure {
     fn is_transient(&self) -> bool {
         match self {
             Failure::Plugin(error) => error.kind == ErrorKind::Transient,
-            Failure::Sandbox(error) => matches!(error, CallError::Timeout { .. }),
+            Failure::Sandbox(error) => matches!(error, CallError::Timeout { .. } | CallError::RateLimited { .. }),
+        }
+    }
+
+    /// When the call was stopped by a rate limit before sending anything:
+    /// how long until its slot.
+    fn rate_limited(&self) -> Option<Duration> {
+        match self {
+            Failure::Sandbox(CallError::RateLimited { retry_after, .. }) => Some(*retry_after),
+            _ => None,
         }
     }
 
@@ -290,6 +314,9 @@ impl Pipeline {
             metrics::counter!("switchboard_deliveries_total", "connector" => connector.id.clone(), "outcome" => status).increment(1);
             if let Err(failure) = outcome {
                 let reason = format!("delivery of message {} of {}: {}", delivered + 1, deliveries.len(), failure.describe());
+                if let Some(after) = failure.rate_limited() {
+                    return Outcome::Wait { reason, after };
+                }
                 if failure.is_transient() {
                     return Outcome::Retry { reason, after: failure.retry_after() };
                 }

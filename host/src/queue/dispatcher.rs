@@ -229,10 +229,15 @@ async fn settle(shared: &Shared, lease: &Lease) {
             let delay = shared.retry.delay(current.attempt + 1, after);
             tracing::warn!(%reason, retry_in = ?delay, "attempt failed; the conversation waits for the retry");
             let retried = Envelope { attempt: current.attempt + 1, last_error: Some(reason), ..current };
-            let at = now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+            let at = now_ms().saturating_add(millis(delay));
             shared.queue.reschedule(lease, &retried, at).await.map(|()| "retry")
         }
-        Outcome::Retry { reason, .. } | Outcome::Dead { reason } => {
+        Outcome::Wait { reason, after } if !shared.retry.is_too_old(&current, now_ms().saturating_add(millis(after))) => {
+            tracing::info!(%reason, run_in = ?after, "the job waits (no attempt spent)");
+            let at = now_ms().saturating_add(millis(after));
+            shared.queue.reschedule(lease, &current, at).await.map(|()| "wait")
+        }
+        Outcome::Retry { reason, .. } | Outcome::Wait { reason, .. } | Outcome::Dead { reason } => {
             tracing::error!(%reason, "job failed for good; kept as a dead letter");
             let dead = DeadLetter { envelope: current, reason, buried_ms: now_ms() };
             shared.queue.bury(lease, dead).await.map(|()| "dead")
@@ -250,6 +255,10 @@ async fn settle(shared: &Shared, lease: &Lease) {
         }
     };
     metrics::counter!("switchboard_jobs_finished_total", "tenant" => lease.tenant.clone(), "outcome" => outcome).increment(1);
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Saves a handler's progress as the lane's head job.

@@ -109,7 +109,7 @@ impl LocalQueue {
             Ok(())
         })
         .await?;
-        let lanes = redb.read(|txn| load(txn)).await?;
+        let lanes = redb.read(load).await?;
         let pending: usize = lanes.lanes.values().map(|lane| lane.jobs.len()).sum();
         if pending > 0 {
             tracing::info!(jobs = pending, lanes = lanes.lanes.len(), "resuming jobs accepted before the restart");
@@ -147,7 +147,7 @@ fn load(txn: &redb::ReadTransaction) -> Result<Lanes, crate::store::StoreError> 
     let mut lanes = Lanes::default();
     for entry in txn.open_table(JOBS).map_err(failed)?.iter().map_err(failed)? {
         let (key, value) = entry.map_err(failed)?;
-        let mut envelope: Envelope = decode(value.value()).map_err(|e| failed(e))?;
+        let mut envelope: Envelope = decode(value.value()).map_err(failed)?;
         envelope.seq = key.value().1;
         lanes.next_seq = lanes.next_seq.max(envelope.seq + 1);
         lanes.insert(envelope);
@@ -161,7 +161,7 @@ fn load(txn: &redb::ReadTransaction) -> Result<Lanes, crate::store::StoreError> 
     }
     for entry in txn.open_table(DEAD).map_err(failed)?.iter().map_err(failed)? {
         let (key, value) = entry.map_err(failed)?;
-        lanes.dead.insert(key.value().to_string(), decode(value.value()).map_err(|e| failed(e))?);
+        lanes.dead.insert(key.value().to_string(), decode(value.value()).map_err(failed)?);
     }
     Ok(lanes)
 }

@@ -250,6 +250,9 @@ pub enum Outcome {
     Done,
     /// Try again later (no earlier than `after`, if given).
     Retry { reason: String, after: Option<Duration> },
+    /// Not a failure (e.g. a rate limit's slot is later): run again after
+    /// `after` without spending an attempt; the maximum age still applies.
+    Wait { reason: String, after: Duration },
     /// Give up: keep it as a dead letter.
     Dead { reason: String },
 }

@@ -51,6 +51,11 @@ impl RetryPolicy {
         envelope.attempt + 1 >= self.attempts || age + self.delay_floor(envelope.attempt + 1) >= self.max_age
     }
 
+    /// Whether the job would be past the maximum age at `at_ms`.
+    pub fn is_too_old(&self, envelope: &Envelope, at_ms: u64) -> bool {
+        Duration::from_millis(at_ms.saturating_sub(envelope.created_ms)) >= self.max_age
+    }
+
     /// The smallest delay the next retry could get (jitter at its low end).
     fn delay_floor(&self, failed: u32) -> Duration {
         let exponent = i32::try_from(failed.saturating_sub(1)).unwrap_or(i32::MAX).min(64);

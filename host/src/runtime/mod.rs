@@ -4,9 +4,11 @@
 mod engine;
 mod host_api;
 mod policy;
+mod rate_limit;
 mod sandbox;
 
 pub use policy::AllowList;
+pub use rate_limit::{OutboundLimiter, RateLimit};
 pub use sandbox::PluginContext;
 
 use crate::bindings::{
@@ -64,6 +66,10 @@ pub enum CallError {
     MemoryLimit { plugin: String },
     #[error("plugin `{plugin}` crashed: {detail}")]
     Trap { plugin: String, detail: String },
+    /// A request would have exceeded the destination's rate limit; nothing
+    /// was sent. Not a failure: run the call again after `retry_after`.
+    #[error("plugin `{plugin}` is rate limited towards {destination}; its slot comes in {retry_after:?}")]
+    RateLimited { plugin: String, destination: String, retry_after: Duration },
     #[error("plugin `{plugin}` is a {actual} plugin, not a {expected}")]
     WrongKind { plugin: String, expected: &'static str, actual: &'static str },
 }
@@ -268,6 +274,9 @@ impl Runtime {
         let outcome = tokio::time::timeout(timeout, call(&mut store)).await;
         let plugin = binding.plugin.name.clone();
         log_captured_output(&binding.context, &store.data().captured_output());
+        if let Some((destination, retry_after)) = store.data().policy.deferred.clone() {
+            return Err(CallError::RateLimited { plugin, destination, retry_after });
+        }
         match outcome {
             Err(_) => Err(CallError::Timeout { plugin, timeout }),
             Ok(Ok(value)) => Ok(value),

@@ -1,6 +1,7 @@
 //! Outbound HTTP policy for plugins: an allowlist of hosts, timeouts and a
 //! response-size cap, enforced in the `wasi:http` send hook.
 
+use super::rate_limit::{Admission, OutboundLimiter};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use std::sync::Arc;
@@ -80,6 +81,33 @@ pub struct OutboundPolicy {
     pub timeout: Duration,
     pub max_response_bytes: usize,
     pub plugin: Arc<str>,
+    pub limiter: Option<Arc<OutboundLimiter>>,
+    /// How long a request may wait in the call for its rate-limit slot.
+    pub max_wait: Duration,
+    /// Whether this call has sent a request (it then cannot be deferred).
+    pub sent: bool,
+    /// Set when a request was deferred: the destination and when to retry.
+    pub deferred: Option<(String, Duration)>,
+}
+
+impl OutboundPolicy {
+    /// How long the request to `host:port` must wait for its slot; `None`
+    /// when it is deferred (recorded in `self.deferred`).
+    fn admit(&mut self, host: &str, port: u16) -> Option<Duration> {
+        if self.deferred.is_some() {
+            return None;
+        }
+        let Some(limiter) = &self.limiter else { return Some(Duration::ZERO) };
+        let destination = format!("{host}:{port}");
+        match limiter.admit(&destination, std::time::Instant::now(), self.max_wait, self.sent) {
+            Admission::Wait(wait) => Some(wait),
+            Admission::Defer(after) => {
+                tracing::info!(plugin = %self.plugin, %destination, retry_in = ?after, "rate limit reached; the call is deferred to its slot");
+                self.deferred = Some((destination, after));
+                None
+            }
+        }
+    }
 }
 
 impl WasiHttpHooks for OutboundPolicy {
@@ -97,9 +125,16 @@ impl WasiHttpHooks for OutboundPolicy {
             tracing::warn!(plugin = %self.plugin, %host, port, "outbound request denied: host not allowed for this connector");
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
+        let Some(wait) = self.admit(&host, port) else {
+            return Box::new(async { Err(HttpError::ConnectionLimitReached) });
+        };
+        self.sent = true;
         let options = Some(capped(options, self.timeout));
         let limit = self.max_response_bytes;
         Box::new(async move {
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             let response = response.map(|body| limit_body(body, limit));
             Ok((response, Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>))

@@ -24,6 +24,8 @@ pub struct PluginContext {
     pub state: Arc<dyn StateStore>,
     pub default_ttl: Duration,
     pub outbound: Arc<super::AllowList>,
+    /// Leaky buckets per destination, when the settings ask for them.
+    pub rate_limit: Option<Arc<super::OutboundLimiter>>,
 }
 
 /// Store data of one plugin call.
@@ -48,11 +50,16 @@ impl PluginState {
             .allow_ip_name_lookup(false)
             .socket_addr_check(|_, _| Box::pin(async { false }))
             .build();
+        let call_timeout = Duration::from_millis(limits.call_timeout_ms);
         let policy = OutboundPolicy {
             allow: Arc::clone(&context.outbound),
             timeout: Duration::from_millis(limits.http_timeout_ms),
             max_response_bytes: limits.max_response_bytes,
             plugin: Arc::from(context.scope.plugin.as_str()),
+            limiter: context.rate_limit.clone(),
+            max_wait: super::rate_limit::MAX_WAIT_IN_CALL.min(call_timeout / 4),
+            sent: false,
+            deferred: None,
         };
         let memory_bytes = usize::try_from(limits.memory_limit_mb).unwrap_or(usize::MAX).saturating_mul(1024 * 1024);
         let limits = StoreLimitsBuilder::new().memory_size(memory_bytes).instances(64).trap_on_grow_failure(true).build();

@@ -25,8 +25,11 @@ pub struct Redb {
 
 type Output = Box<dyn Any + Send>;
 
+/// A write to run inside the writer's transaction.
+type Apply = Box<dyn FnOnce(&WriteTransaction) -> Result<Output, StoreError> + Send>;
+
 struct PendingWrite {
-    apply: Box<dyn FnOnce(&WriteTransaction) -> Result<Output, StoreError> + Send>,
+    apply: Apply,
     done: oneshot::Sender<Result<Output, StoreError>>,
 }
 

@@ -1,0 +1,265 @@
+//! Load driver: the `switchboard` binary as a child process against the fake
+//! Bitrix24 and Dify servers of the test crate, on loopback.
+//!
+//! * `cargo bench -p switchboard --bench load` — the full scenarios on the
+//!   release build (figures in `docs/benchmarks.md`);
+//! * `cargo test -p switchboard --bench load` — the same scenarios at smoke
+//!   scale on the debug build (CI: they must run, nothing is timed).
+//!
+//! Scenarios, each measured in the same invocation:
+//! 1. **slow provider**: N conversations posted at once, Dify answering after
+//!    1 s: time until the last reply reaches Bitrix24, p50/p99 of
+//!    webhook → reply latency, peak RSS of the host, Dify calls in flight;
+//! 2. **throughput**: zero-latency fakes, C concurrent clients: webhooks
+//!    acknowledged and replies delivered per second on the memory, embedded
+//!    and Redis stores, CPU seconds per 1,000 webhooks, against an axum
+//!    hello-world server (a child process too) driven by the same client.
+//!
+//! Set `LOAD_ONLY=slow` or `LOAD_ONLY=throughput` to run one of them.
+
+use futures::StreamExt as _;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use switchboard_tests::bitrix_events::{self, EventParams};
+use switchboard_tests::child::{ProcessStats, free_port};
+use switchboard_tests::harness::{HostConfig, bitrix_channel, dify_provider};
+use switchboard_tests::{ChildHost, FakeBitrix, FakeDify};
+
+/// How big each scenario is.
+struct Scale {
+    name: &'static str,
+    slow_conversations: usize,
+    provider_latency: Duration,
+    throughput_webhooks: usize,
+    clients: usize,
+}
+
+const FULL: Scale = Scale { name: "full", slow_conversations: 1000, provider_latency: Duration::from_secs(1), throughput_webhooks: 5000, clients: 32 };
+const SMOKE: Scale = Scale { name: "smoke", slow_conversations: 20, provider_latency: Duration::from_millis(200), throughput_webhooks: 40, clients: 4 };
+
+/// Bound for every reply of a scenario to arrive.
+const DRAIN: Duration = Duration::from_secs(300);
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("hello-world") {
+        return hello_world(args[2].parse().expect("a port"));
+    }
+    // `cargo bench` passes `--bench`; `cargo test` does not.
+    let scale = if args.iter().any(|a| a == "--bench") { FULL } else { SMOKE };
+    let only = std::env::var("LOAD_ONLY").unwrap_or_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        println!("# Switchboard load driver ({} scale, host binary {})\n", scale.name, host_binary().display());
+        if only.is_empty() || only == "slow" {
+            slow_provider(&scale, dir.path()).await;
+        }
+        if only.is_empty() || only == "throughput" {
+            throughput(&scale, dir.path()).await;
+        }
+    });
+}
+
+fn host_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_switchboard"))
+}
+
+/// A host with one connector, `support`: Bitrix24 → Dify chatflow.
+struct Rig {
+    bitrix: FakeBitrix,
+    dify: FakeDify,
+    host: ChildHost,
+}
+
+impl Rig {
+    async fn start(store: &str, queue: &[String], dir: &Path, name: &str) -> Rig {
+        let bitrix = FakeBitrix::start().await;
+        let dify = FakeDify::start().await;
+        let mut config = HostConfig::default().retry(5, 100).sandbox(64, 30_000);
+        config.store = store.to_string();
+        let config = queue.iter().fold(config, |config, line| config.queue(line));
+        let config = config.connector("support", &bitrix_channel(&bitrix), &dify_provider(&dify, "chatflow")).render();
+        let host = ChildHost::start(&host_binary(), &config, dir, name).await;
+        Rig { bitrix, dify, host }
+    }
+
+    /// The webhook of conversation `c` saying `text`.
+    fn webhook(&self, c: usize, text: &str) -> String {
+        let mut p = EventParams::private(&self.bitrix.client_endpoint()).with_message(text);
+        p.dialog_id = (100_000 + c).to_string();
+        p.user_id = 100_000 + c as u64;
+        bitrix_events::message_add(&p)
+    }
+
+    async fn wait_for_delivered(&self, n: usize) -> Instant {
+        let deadline = Instant::now() + DRAIN;
+        while self.bitrix.delivered_count() < n {
+            assert!(Instant::now() < deadline, "only {} of {n} replies arrived within {DRAIN:?}", self.bitrix.delivered_count());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Instant::now()
+    }
+}
+
+/// Post `bodies` to `url`, `clients` at a time; every one must get 200.
+/// Returns when each post started, in the order of `bodies`, and when the
+/// last acknowledgement arrived.
+async fn post_all(url: &str, bodies: Vec<String>, clients: usize) -> (Vec<Instant>, Instant) {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(clients.max(1)).build().unwrap();
+    let posts = bodies.into_iter().enumerate().map(|(i, body)| {
+        let (client, url) = (client.clone(), url.to_string());
+        async move {
+            let started = Instant::now();
+            let response = client.post(url).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap();
+            let status = response.status();
+            assert_eq!(status, 200, "webhook {i} not accepted: {}", response.text().await.unwrap_or_default());
+            (i, started)
+        }
+    });
+    let mut started = futures::stream::iter(posts).buffer_unordered(clients).collect::<Vec<_>>().await;
+    let acked = Instant::now();
+    started.sort_by_key(|(i, _)| *i);
+    (started.into_iter().map(|(_, at)| at).collect(), acked)
+}
+
+/// Scenario 1: a burst of conversations against a provider that takes its time.
+async fn slow_provider(scale: &Scale, dir: &Path) {
+    let n = scale.slow_conversations;
+    let store = format!("embedded:{}", dir.join("slow-data").display());
+    let rig = Rig::start(&store, &[], dir, "slow").await;
+    rig.dify.set_response_delay(scale.provider_latency);
+    let texts: Vec<String> = (0..n).map(|c| format!("slow c{c}")).collect();
+    let bodies = texts.iter().enumerate().map(|(c, text)| rig.webhook(c, text)).collect();
+    let t0 = Instant::now();
+    let (started, acked) = post_all(&format!("{}/hooks/support", rig.host.url), bodies, n).await;
+    let last = rig.wait_for_delivered(n).await;
+    let stats = ProcessStats::of(rig.host.pid());
+    let delivered: HashMap<String, Instant> = rig.bitrix.deliveries().into_iter().collect();
+    let mut latencies: Vec<Duration> = texts
+        .iter()
+        .zip(&started)
+        .map(|(text, start)| delivered.get(&format!("Dify says: {text}")).expect("every conversation answered").duration_since(*start))
+        .collect();
+    latencies.sort();
+    println!("## Slow provider: {n} conversations posted at once, embedded store, Dify latency {:?}\n", scale.provider_latency);
+    println!("| measure | value |\n|---|---|");
+    println!("| all {n} webhooks acknowledged after | {:.2} s |", acked.duration_since(t0).as_secs_f64());
+    println!("| last reply delivered after | {:.2} s |", last.duration_since(t0).as_secs_f64());
+    println!("| webhook → reply latency p50 / p99 / max | {} / {} / {} |", ms(percentile(&latencies, 0.50)), ms(percentile(&latencies, 0.99)), ms(*latencies.last().unwrap()));
+    println!("| Dify calls in flight at most | {} |", rig.dify.max_in_flight());
+    println!("| host peak RSS | {} |", mib(stats.peak_rss));
+    println!("| host CPU time | {:.2} s |\n", stats.cpu_seconds);
+}
+
+/// What one throughput run measured.
+struct Throughput {
+    acks_per_second: f64,
+    replies_per_second: f64,
+    cpu_per_1000: f64,
+    peak_rss: u64,
+}
+
+/// Scenario 2: zero-latency fakes, every store, against hello-world.
+async fn throughput(scale: &Scale, dir: &Path) {
+    let baseline = hello_world_rate(scale).await;
+    let namespace = format!("namespace = \"load{}x{}\"", std::process::id(), unix_nanos());
+    let stores = [
+        ("memory", "memory".to_string(), vec![]),
+        ("embedded (redb)", format!("embedded:{}", dir.join("throughput-data").display()), vec![]),
+        ("Redis", std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()), vec![namespace]),
+    ];
+    let mut rows = Vec::new();
+    for (label, store, queue) in stores {
+        rows.push((label, throughput_on(scale, &store, &queue, dir).await));
+    }
+    println!("## Throughput: {} webhooks, {} concurrent clients, zero-latency fakes\n", scale.throughput_webhooks, scale.clients);
+    println!("axum hello-world (same client, same run): **{baseline:.0} requests/s**\n");
+    println!("| store | webhooks acked/s | % of hello-world | replies delivered/s | % of hello-world | host CPU s / 1,000 webhooks | host peak RSS |");
+    println!("|---|---|---|---|---|---|---|");
+    for (label, t) in rows {
+        println!(
+            "| {label} | {:.0} | {:.1} % | {:.0} | {:.1} % | {:.3} | {} |",
+            t.acks_per_second,
+            100.0 * t.acks_per_second / baseline,
+            t.replies_per_second,
+            100.0 * t.replies_per_second / baseline,
+            t.cpu_per_1000,
+            mib(t.peak_rss)
+        );
+    }
+    println!();
+}
+
+async fn throughput_on(scale: &Scale, store: &str, queue: &[String], dir: &Path) -> Throughput {
+    let rig = Rig::start(store, queue, dir, "throughput").await;
+    let url = format!("{}/hooks/support", rig.host.url);
+    let warm_up = 50.min(scale.throughput_webhooks);
+    let bodies = (0..warm_up).map(|c| rig.webhook(c, &format!("warm c{c}"))).collect();
+    post_all(&url, bodies, scale.clients).await;
+    rig.wait_for_delivered(warm_up).await;
+
+    let n = scale.throughput_webhooks;
+    let bodies = (0..n).map(|c| rig.webhook(warm_up + c, &format!("load c{c}"))).collect();
+    let before = ProcessStats::of(rig.host.pid());
+    let t0 = Instant::now();
+    let (_, acked) = post_all(&url, bodies, scale.clients).await;
+    let last = rig.wait_for_delivered(warm_up + n).await;
+    let after = ProcessStats::of(rig.host.pid());
+    Throughput {
+        acks_per_second: n as f64 / acked.duration_since(t0).as_secs_f64(),
+        replies_per_second: n as f64 / last.duration_since(t0).as_secs_f64(),
+        cpu_per_1000: (after.cpu_seconds - before.cpu_seconds) * 1000.0 / n as f64,
+        peak_rss: after.peak_rss,
+    }
+}
+
+/// Requests per second of an axum hello-world child process, posted the
+/// same webhook bodies by the same client.
+async fn hello_world_rate(scale: &Scale) -> f64 {
+    let port = free_port();
+    let exe = std::env::current_exe().unwrap();
+    let mut child = std::process::Command::new(exe).args(["hello-world", &port.to_string()]).spawn().unwrap();
+    let url = format!("http://127.0.0.1:{port}/hooks/support");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reqwest::get(format!("http://127.0.0.1:{port}/")).await.is_err() {
+        assert!(Instant::now() < deadline, "the hello-world server did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let body = bitrix_events::message_add(&EventParams::private("http://127.0.0.1:1/rest/").with_message("hello"));
+    let n = scale.throughput_webhooks;
+    post_all(&url, vec![body.clone(); 50.min(n)], scale.clients).await;
+    let t0 = Instant::now();
+    let (_, acked) = post_all(&url, vec![body; n], scale.clients).await;
+    let rate = n as f64 / acked.duration_since(t0).as_secs_f64();
+    let _ = child.kill();
+    let _ = child.wait();
+    rate
+}
+
+/// The baseline server: reads the body, answers `ok`, on the host's runtime shape.
+fn hello_world(port: u16) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" })).route("/hooks/{id}", axum::routing::post(|_body: axum::body::Bytes| async { "ok" }));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        axum::serve(listener, app).await.unwrap();
+    });
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn unix_nanos() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
