@@ -132,6 +132,7 @@ async fn slow_provider(scale: &Scale, dir: &Path) {
     rig.dify.set_response_delay(scale.provider_latency);
     let texts: Vec<String> = (0..n).map(|c| format!("slow c{c}")).collect();
     let bodies = texts.iter().enumerate().map(|(c, text)| rig.webhook(c, text)).collect();
+    let idle = ProcessStats::of(rig.host.pid());
     let t0 = Instant::now();
     let (started, acked) = post_all(&format!("{}/hooks/support", rig.host.url), bodies, n).await;
     let last = rig.wait_for_delivered(n).await;
@@ -149,7 +150,9 @@ async fn slow_provider(scale: &Scale, dir: &Path) {
     println!("| last reply delivered after | {:.2} s |", last.duration_since(t0).as_secs_f64());
     println!("| webhook → reply latency p50 / p99 / max | {} / {} / {} |", ms(percentile(&latencies, 0.50)), ms(percentile(&latencies, 0.99)), ms(*latencies.last().unwrap()));
     println!("| Dify calls in flight at most | {} |", rig.dify.max_in_flight());
-    println!("| host peak RSS | {} |", mib(stats.peak_rss));
+    let in_flight = rig.dify.max_in_flight().max(1);
+    println!("| host RSS idle → peak | {} → {} |", mib(idle.rss), mib(stats.peak_rss));
+    println!("| RSS per in-flight conversation ((peak − idle) / calls in flight) | {:.0} KiB |", stats.peak_rss.saturating_sub(idle.rss) as f64 / 1024.0 / in_flight as f64);
     println!("| host CPU time | {:.2} s |\n", stats.cpu_seconds);
 }
 

@@ -263,8 +263,8 @@ impl Default for RetryConfig {
 impl Default for QueueConfig {
     fn default() -> Self {
         Self {
-            max_in_flight: 1024,
-            max_in_flight_per_tenant: 512,
+            max_in_flight: 2048,
+            max_in_flight_per_tenant: 1024,
             max_jobs_per_webhook: 100,
             dedupe_ttl_seconds: 86_400,
             lease_seconds: 30,

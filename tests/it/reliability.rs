@@ -227,3 +227,27 @@ async fn a_tenant_at_its_limit_does_not_hold_up_another_tenant() {
     slow.release();
     bitrix.wait_for_delivered(35, WAIT).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_to_a_portal_keep_to_its_leaky_bucket_without_spending_attempts() {
+    let (rate, burst, n) = (10.0, 5, 30);
+    let bitrix = FakeBitrix::start().await;
+    let dify = FakeDify::start().await;
+    let channel = bitrix_channel(&bitrix).replace(" }", &format!(", rate_limit_per_second = {rate}, rate_limit_burst = {burst} }}"));
+    // Two attempts: a deferral that counted as one would end in the fallback.
+    let host = HostConfig::default().retry(2, 50).connector(CONNECTOR, &channel, &dify_provider(&dify, "chatflow")).start().await;
+    let texts: Vec<String> = (0..n).map(|k| format!("burst {k}")).collect();
+    let started = std::time::Instant::now();
+    let posts = texts.iter().enumerate().map(|(k, text)| deliver(&host, CONNECTOR, bitrix_events::message_add(&chat(&bitrix, 600 + k as u64, text))));
+    futures::future::join_all(posts).await;
+    let delivered = bitrix.wait_for_delivered(n, WAIT_RETRIES).await;
+    tokio::time::sleep(SETTLE).await;
+    let delivered_after = bitrix.calls_to("imbot.message.add").last().unwrap().at.duration_since(started);
+    for text in &texts {
+        assert_eq!(count(&delivered, &format!("Dify says: {text}")), 1, "{text} answered once: {delivered:#?}");
+    }
+    assert_eq!(bitrix.delivered_texts().len(), n, "no fallback, nothing twice");
+    // Sends start no earlier than their slots: the burst at once, the rest one per 1/rate.
+    let floor = Duration::from_secs_f64((n - burst) as f64 / rate);
+    assert!(delivered_after >= floor, "{n} messages through a {rate}/s bucket (burst {burst}) took {delivered_after:?}, less than {floor:?}");
+}
