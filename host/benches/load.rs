@@ -148,11 +148,19 @@ async fn slow_provider(scale: &Scale, dir: &Path) {
     println!("| measure | value |\n|---|---|");
     println!("| all {n} webhooks acknowledged after | {:.2} s |", acked.duration_since(t0).as_secs_f64());
     println!("| last reply delivered after | {:.2} s |", last.duration_since(t0).as_secs_f64());
-    println!("| webhook → reply latency p50 / p99 / max | {} / {} / {} |", ms(percentile(&latencies, 0.50)), ms(percentile(&latencies, 0.99)), ms(*latencies.last().unwrap()));
+    println!(
+        "| webhook → reply latency p50 / p99 / max | {} / {} / {} |",
+        ms(percentile(&latencies, 0.50)),
+        ms(percentile(&latencies, 0.99)),
+        ms(*latencies.last().unwrap())
+    );
     println!("| Dify calls in flight at most | {} |", rig.dify.max_in_flight());
     let in_flight = rig.dify.max_in_flight().max(1);
     println!("| host RSS idle → peak | {} → {} |", mib(idle.rss), mib(stats.peak_rss));
-    println!("| RSS per in-flight conversation ((peak − idle) / calls in flight) | {:.0} KiB |", stats.peak_rss.saturating_sub(idle.rss) as f64 / 1024.0 / in_flight as f64);
+    println!(
+        "| RSS per in-flight conversation ((peak − idle) / calls in flight) | {:.0} KiB |",
+        stats.peak_rss.saturating_sub(idle.rss) as f64 / 1024.0 / in_flight as f64
+    );
     println!("| host CPU time | {:.2} s |\n", stats.cpu_seconds);
 }
 
@@ -245,7 +253,9 @@ async fn hello_world_rate(scale: &Scale) -> f64 {
 fn hello_world(port: u16) {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async move {
-        let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" })).route("/hooks/{id}", axum::routing::post(|_body: axum::body::Bytes| async { "ok" }));
+        let app = axum::Router::new()
+            .route("/", axum::routing::get(|| async { "ok" }))
+            .route("/hooks/{id}", axum::routing::post(|_body: axum::body::Bytes| async { "ok" }));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         axum::serve(listener, app).await.unwrap();
     });

@@ -12,8 +12,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use switchboard_tests::bitrix_events::{self, EventParams};
-use switchboard_tests::harness::{HostConfig, bitrix_channel, dify_provider};
 use switchboard_tests::child::free_port;
+use switchboard_tests::harness::{HostConfig, bitrix_channel, dify_provider};
 use switchboard_tests::{ChildHost, FakeBitrix, FakeDify};
 
 /// Bound for every reply of a burst to arrive.

@@ -107,7 +107,8 @@ impl ProcessStats {
     pub fn of(pid: u32) -> ProcessStats {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let kib = |key: &str| {
-            status.lines().find_map(|line| line.strip_prefix(key)).and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok()).unwrap_or(0) * 1024
+            status.lines().find_map(|line| line.strip_prefix(key)).and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok()).unwrap_or(0)
+                * 1024
         };
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         // Fields after the parenthesised command name; utime and stime are the 14th and 15th.

@@ -384,11 +384,7 @@ impl FakeBitrix {
     /// The exact `MESSAGE` of every message delivered so far (successful
     /// `imbot.message.add` and `imbot.command.answer` calls), in arrival order.
     pub fn delivered_texts(&self) -> Vec<String> {
-        self.calls()
-            .iter()
-            .filter(|c| c.is_delivery())
-            .map(|c| c.message().unwrap_or_default())
-            .collect()
+        self.calls().iter().filter(|c| c.is_delivery()).map(|c| c.message().unwrap_or_default()).collect()
     }
 
     /// How many messages were delivered so far (as [`FakeBitrix::delivered_texts`]

@@ -10,6 +10,12 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// are lower and enforced by the store limiter).
 const MAX_MEMORY_BYTES: usize = 512 * 1024 * 1024;
 
+/// Bytes of each pooled memory kept resident (zeroed in place) between calls.
+const KEEP_RESIDENT_BYTES: usize = 1024 * 1024;
+
+/// Decommits gathered into one batch (one TLB flush).
+const DECOMMIT_BATCH: usize = 32;
+
 /// Component instances the pool holds beyond the job queue's in-flight
 /// limit: webhooks translate in while jobs run.
 const WEBHOOK_HEADROOM: u32 = 256;
@@ -42,7 +48,14 @@ fn config(pool_instances: Option<u32>) -> Config {
             .total_tables(instances.saturating_mul(2))
             .total_stacks(instances)
             .max_memory_size(MAX_MEMORY_BYTES)
-            .max_unused_warm_slots(16);
+            .max_unused_warm_slots(16)
+            // Reset what a call touched with memset rather than madvise and
+            // batch the rest: every madvise is a TLB shootdown on all cores.
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(KEEP_RESIDENT_BYTES / 8)
+            .async_stack_keep_resident(KEEP_RESIDENT_BYTES / 8)
+            .pagemap_scan(wasmtime::Enabled::Auto)
+            .decommit_batch_size(DECOMMIT_BATCH);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config

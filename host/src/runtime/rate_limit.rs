@@ -46,7 +46,9 @@ impl RateLimit {
         }
         let burst = match settings.get("rate_limit_burst") {
             None => 1,
-            Some(burst) => burst.trim().parse::<u32>().ok().filter(|b| *b >= 1).ok_or_else(|| format!("`rate_limit_burst` must be a whole number ≥ 1, got `{burst}`"))?,
+            Some(burst) => {
+                burst.trim().parse::<u32>().ok().filter(|b| *b >= 1).ok_or_else(|| format!("`rate_limit_burst` must be a whole number ≥ 1, got `{burst}`"))?
+            }
         };
         Ok(Some(RateLimit { per_second, burst }))
     }

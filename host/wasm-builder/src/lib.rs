@@ -20,7 +20,8 @@ pub struct Built {
 pub fn build_guests(dir: &Path, prefix: &str) -> Vec<Built> {
     println!("cargo:rerun-if-changed={}", dir.display());
     let workspace = workspace_root();
-    for path in ["sdk", "wit"] {
+    // The workspace manifest holds the `plugin` profile and the lock file the versions.
+    for path in ["sdk", "wit", "Cargo.toml", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", workspace.join(path).display());
     }
     let guests = guest_packages(dir, prefix);
