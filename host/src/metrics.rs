@@ -5,10 +5,10 @@
 //! | `switchboard_webhooks_total` | counter | `connector`, `outcome` (accepted, rejected, unavailable), `reason` |
 //! | `switchboard_jobs_enqueued_total` | counter | `tenant` |
 //! | `switchboard_duplicates_dropped_total` | counter | `connector` |
-//! | `switchboard_jobs_finished_total` | counter | `tenant`, `outcome` (done, retry, dead, lease_lost) |
+//! | `switchboard_jobs_finished_total` | counter | `tenant`, `outcome` (done, retry, wait, dead, lease_lost, unrecorded) |
 //! | `switchboard_jobs_in_flight` | gauge | — |
 //! | `switchboard_queue_depth` / `switchboard_queue_oldest_job_age_seconds` / `switchboard_dead_letters` | gauge | — |
-//! | `switchboard_plugin_calls_total` | counter | `plugin`, `export`, `outcome` (ok, plugin_error, trap, timeout, memory_cap, denied_host) |
+//! | `switchboard_plugin_calls_total` | counter | `plugin`, `export`, `outcome` (ok, plugin_error, trap, timeout, memory_cap, denied_host, rate_limited) |
 //! | `switchboard_plugin_call_seconds` | histogram | `plugin`, `export` |
 //! | `switchboard_provider_call_seconds` | histogram | `plugin`, `outcome` |
 //! | `switchboard_deliveries_total` | counter | `connector`, `outcome` |

@@ -250,4 +250,7 @@ async fn calls_to_a_portal_keep_to_its_leaky_bucket_without_spending_attempts() 
     // Sends start no earlier than their slots: the burst at once, the rest one per 1/rate.
     let floor = Duration::from_secs_f64((n - burst) as f64 / rate);
     assert!(delivered_after >= floor, "{n} messages through a {rate}/s bucket (burst {burst}) took {delivered_after:?}, less than {floor:?}");
+    // Slots more than a quarter of the call deadline away were deferred, not waited for.
+    let (_, metrics) = host.get("/metrics").await;
+    assert!(metrics.lines().any(|l| l.starts_with("switchboard_jobs_finished_total{") && l.contains("outcome=\"wait\"")), "no deferred job:\n{metrics}");
 }

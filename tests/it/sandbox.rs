@@ -30,7 +30,7 @@ async fn hostile_and_friendly(hostile_plugin: &str, wasm: &str) -> (FakeBitrix, 
 
 /// The hostile call ends in the fallback message; the friendly connector
 /// answers both while the hostile call runs and after it was stopped.
-async fn contained(hostile_plugin: &str, wasm: &str) {
+async fn contained(hostile_plugin: &str, wasm: &str, outcome: &str) {
     let (bitrix, host) = hostile_and_friendly(hostile_plugin, wasm).await;
     let p = EventParams::private(&bitrix.client_endpoint());
 
@@ -57,16 +57,28 @@ async fn contained(hostile_plugin: &str, wasm: &str) {
     tokio::time::sleep(SETTLE).await;
     assert_eq!(fallbacks(), 1, "exactly one fallback for the hostile message: {:#?}", bitrix.calls());
     assert_eq!(echoed(), 2, "{:#?}", bitrix.calls());
+    assert_counted(&host, hostile_plugin, outcome).await;
+}
+
+/// `/metrics` counts a call of `plugin` that ended in `outcome`.
+async fn assert_counted(host: &TestHost, plugin: &str, outcome: &str) {
+    let (_, metrics) = host.get("/metrics").await;
+    let counted = metrics.lines().any(|line| {
+        line.starts_with("switchboard_plugin_calls_total{")
+            && line.contains(&format!("plugin=\"{plugin}\""))
+            && line.contains(&format!("outcome=\"{outcome}\""))
+    });
+    assert!(counted, "no {outcome} call of {plugin} in the metrics:\n{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spin_loop_is_stopped_by_the_deadline() {
-    contained("spin-loop", components::SPIN_LOOP).await;
+    contained("spin-loop", components::SPIN_LOOP, "timeout").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_bomb_is_stopped_by_the_memory_limit() {
-    contained("memory-bomb", components::MEMORY_BOMB).await;
+    contained("memory-bomb", components::MEMORY_BOMB, "memory_cap").await;
 }
 
 /// A host with one connector whose provider is `forbidden-http` aimed at `probe`.
@@ -96,6 +108,7 @@ async fn outbound_http_to_an_unlisted_host_is_denied() {
     let sent = bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
     assert_eq!(sent[0].require("MESSAGE"), "denied: request denied by host policy: 127.0.0.1 is not an allowed host");
     assert_eq!(probe.hit_count(), 0, "the denied request reached the server: {:?}", probe.hits());
+    assert_counted(&host, "forbidden-http", "denied_host").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -185,7 +185,9 @@ async fn keep_leases(shared: Arc<Shared>, lease: Duration, mut stopped: watch::R
         if !leases.is_empty()
             && let Err(error) = shared.queue.renew(&leases, lease).await
         {
-            tracing::warn!(%error, "could not renew job leases");
+            // Reclaiming now could hand this instance's own running lanes to a second worker.
+            tracing::warn!(%error, "could not renew job leases; not taking over expired ones this round");
+            continue;
         }
         match shared.queue.reclaim_expired().await {
             Ok(0) => {}

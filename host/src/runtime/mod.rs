@@ -130,7 +130,7 @@ impl Runtime {
     /// `channel.translate-in`.
     pub async fn translate_in(&self, binding: &Binding, request: HttpRequest) -> Result<Result<Translated, RequestError>, CallError> {
         let pre = channel(binding)?;
-        self.run(binding, move |store| {
+        self.run(binding, "translate-in", move |store| {
             Box::pin(async move {
                 let plugin = pre.instantiate_async(&mut *store).await?;
                 plugin.switchboard_plugin_channel().call_translate_in(&mut *store, &request).await
@@ -142,7 +142,7 @@ impl Runtime {
     /// `channel.translate-out`.
     pub async fn translate_out(&self, binding: &Binding, reply: AddressedReply) -> Result<Result<(), PluginError>, CallError> {
         let pre = channel(binding)?;
-        self.run(binding, move |store| {
+        self.run(binding, "translate-out", move |store| {
             Box::pin(async move {
                 let plugin = pre.instantiate_async(&mut *store).await?;
                 plugin.switchboard_plugin_channel().call_translate_out(&mut *store, &reply).await
@@ -154,7 +154,7 @@ impl Runtime {
     /// `channel.run-action`.
     pub async fn run_action(&self, binding: &Binding, name: String, args: Vec<(String, String)>) -> Result<Result<String, PluginError>, CallError> {
         let pre = channel(binding)?;
-        self.run(binding, move |store| {
+        self.run(binding, "run-action", move |store| {
             Box::pin(async move {
                 let plugin = pre.instantiate_async(&mut *store).await?;
                 plugin.switchboard_plugin_channel().call_run_action(&mut *store, &name, &args).await
@@ -166,7 +166,7 @@ impl Runtime {
     /// `provider.call-provider`.
     pub async fn call_provider(&self, binding: &Binding, message: InboundMessage) -> Result<Result<Vec<OutboundMessage>, PluginError>, CallError> {
         let pre = provider(binding)?;
-        self.run(binding, move |store| {
+        self.run(binding, "call-provider", move |store| {
             Box::pin(async move {
                 let plugin = pre.instantiate_async(&mut *store).await?;
                 plugin.switchboard_plugin_provider().call_call_provider(&mut *store, &message).await
@@ -179,7 +179,7 @@ impl Runtime {
     pub async fn handle_callback(&self, binding: &Binding, request: HttpRequest) -> Result<Result<CallbackResult, RequestError>, CallError> {
         match binding.plugin.kind.clone() {
             PluginKind::Provider(pre) => {
-                self.run(binding, move |store| {
+                self.run(binding, "handle-callback", move |store| {
                     Box::pin(async move {
                         let plugin = pre.instantiate_async(&mut *store).await?;
                         plugin.switchboard_plugin_provider().call_handle_callback(&mut *store, &request).await
@@ -188,7 +188,7 @@ impl Runtime {
                 .await
             }
             PluginKind::Handoff(pre) => {
-                self.run(binding, move |store| {
+                self.run(binding, "handle-callback", move |store| {
                     Box::pin(async move {
                         let plugin = pre.instantiate_async(&mut *store).await?;
                         plugin.switchboard_plugin_handoff().call_handle_callback(&mut *store, &request).await
@@ -203,7 +203,7 @@ impl Runtime {
     /// `provider.on-event`.
     pub async fn on_event(&self, binding: &Binding, conversation: ConversationRef, event: ConversationEvent) -> Result<Result<(), PluginError>, CallError> {
         let pre = provider(binding)?;
-        self.run(binding, move |store| {
+        self.run(binding, "on-event", move |store| {
             Box::pin(async move {
                 let plugin = pre.instantiate_async(&mut *store).await?;
                 plugin.switchboard_plugin_provider().call_on_event(&mut *store, &conversation, &event).await
@@ -222,7 +222,7 @@ impl Runtime {
         transcript: Vec<TranscriptEntry>,
     ) -> Result<Result<(), PluginError>, CallError> {
         let pre = handoff(binding)?;
-        self.run(binding, move |store| {
+        self.run(binding, "start-handoff", move |store| {
             Box::pin(async move {
                 let plugin = pre.instantiate_async(&mut *store).await?;
                 plugin.switchboard_plugin_handoff().call_start_handoff(&mut *store, &conversation, &customer, &reason, &transcript).await
@@ -234,7 +234,7 @@ impl Runtime {
     /// `handoff.relay-message`.
     pub async fn relay_message(&self, binding: &Binding, message: InboundMessage) -> Result<Result<(), PluginError>, CallError> {
         let pre = handoff(binding)?;
-        self.run(binding, move |store| {
+        self.run(binding, "relay-message", move |store| {
             Box::pin(async move {
                 let plugin = pre.instantiate_async(&mut *store).await?;
                 plugin.switchboard_plugin_handoff().call_relay_message(&mut *store, &message).await
@@ -246,7 +246,7 @@ impl Runtime {
     /// `handoff.end-handoff`.
     pub async fn end_handoff(&self, binding: &Binding, conversation: ConversationRef) -> Result<Result<(), PluginError>, CallError> {
         let pre = handoff(binding)?;
-        self.run(binding, move |store| {
+        self.run(binding, "end-handoff", move |store| {
             Box::pin(async move {
                 let plugin = pre.instantiate_async(&mut *store).await?;
                 plugin.switchboard_plugin_handoff().call_end_handoff(&mut *store, &conversation).await
@@ -255,12 +255,38 @@ impl Runtime {
         .await
     }
 
-    /// Run one call in a fresh store with the memory cap and deadline.
-    async fn run<R>(
+    /// Run one call of `export` in a fresh store with the memory cap and
+    /// deadline, and count it in the metrics.
+    async fn run<T, E>(
+        &self,
+        binding: &Binding,
+        export: &'static str,
+        call: impl for<'a> FnOnce(&'a mut Store<PluginState>) -> BoxFuture<'a, wasmtime::Result<Result<T, E>>>,
+    ) -> Result<Result<T, E>, CallError> {
+        let started = Instant::now();
+        let (result, denied) = self.run_in_store(binding, call).await;
+        let outcome = match &result {
+            _ if denied => "denied_host",
+            Ok(Ok(_)) => "ok",
+            Ok(Err(_)) => "plugin_error",
+            Err(CallError::Timeout { .. }) => "timeout",
+            Err(CallError::MemoryLimit { .. }) => "memory_cap",
+            Err(CallError::Trap { .. }) => "trap",
+            Err(CallError::RateLimited { .. }) => "rate_limited",
+            Err(CallError::WrongKind { .. }) => "wrong_kind",
+        };
+        let plugin = binding.plugin.name.clone();
+        metrics::histogram!("switchboard_plugin_call_seconds", "plugin" => plugin.clone(), "export" => export).record(started.elapsed().as_secs_f64());
+        metrics::counter!("switchboard_plugin_calls_total", "plugin" => plugin, "export" => export, "outcome" => outcome).increment(1);
+        result
+    }
+
+    /// The call itself; also says whether the plugin tried a host it may not call.
+    async fn run_in_store<R>(
         &self,
         binding: &Binding,
         call: impl for<'a> FnOnce(&'a mut Store<PluginState>) -> BoxFuture<'a, wasmtime::Result<R>>,
-    ) -> Result<R, CallError> {
+    ) -> (Result<R, CallError>, bool) {
         let timeout = Duration::from_millis(self.sandbox.call_timeout_ms);
         let mut store = Store::new(&self.engine, PluginState::new(Arc::clone(&binding.context), &self.sandbox));
         store.limiter(|state| &mut state.limits);
@@ -274,14 +300,16 @@ impl Runtime {
         let outcome = tokio::time::timeout(timeout, call(&mut store)).await;
         let plugin = binding.plugin.name.clone();
         log_captured_output(&binding.context, &store.data().captured_output());
+        let denied = store.data().policy.denied;
         if let Some((destination, retry_after)) = store.data().policy.deferred.clone() {
-            return Err(CallError::RateLimited { plugin, destination, retry_after });
+            return (Err(CallError::RateLimited { plugin, destination, retry_after }), denied);
         }
-        match outcome {
+        let result = match outcome {
             Err(_) => Err(CallError::Timeout { plugin, timeout }),
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(classify_trap(plugin, timeout, &error)),
-        }
+        };
+        (result, denied)
     }
 }
 

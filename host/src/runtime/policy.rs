@@ -88,6 +88,8 @@ pub struct OutboundPolicy {
     pub sent: bool,
     /// Set when a request was deferred: the destination and when to retry.
     pub deferred: Option<(String, Duration)>,
+    /// Whether the plugin tried a host it may not call.
+    pub denied: bool,
 }
 
 impl OutboundPolicy {
@@ -123,6 +125,7 @@ impl WasiHttpHooks for OutboundPolicy {
         let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("http") { 80 } else { 443 });
         if !self.allow.allows(&host, port) {
             tracing::warn!(plugin = %self.plugin, %host, port, "outbound request denied: host not allowed for this connector");
+            self.denied = true;
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         let Some(wait) = self.admit(&host, port) else {

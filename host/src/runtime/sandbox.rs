@@ -60,6 +60,7 @@ impl PluginState {
             max_wait: super::rate_limit::MAX_WAIT_IN_CALL.min(call_timeout / 4),
             sent: false,
             deferred: None,
+            denied: false,
         };
         let memory_bytes = usize::try_from(limits.memory_limit_mb).unwrap_or(usize::MAX).saturating_mul(1024 * 1024);
         let limits = StoreLimitsBuilder::new().memory_size(memory_bytes).instances(64).trap_on_grow_failure(true).build();

@@ -1,8 +1,13 @@
 use super::{StateStore, StoreError, check_value};
 use async_trait::async_trait;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::time::Duration;
+
+/// How long one command may take before it counts as failed. The client's
+/// default (500 ms) is shorter than a loaded host's scheduling delays: lease
+/// renewals then failed and running conversations were taken over twice.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// State in Redis, shared by every host instance pointing at it. Entries use
 /// Redis' own expiry (`SET … PX`).
@@ -15,10 +20,13 @@ impl RedisStore {
     /// Connect to `url` (`redis://host:port/db`); fails if Redis does not answer.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url)?;
-        let connection = tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new(client))
-            .await
-            .map_err(|_| anyhow::anyhow!("Redis at {} did not answer within 5 s", redact_url(url)))?
-            .map_err(|e| anyhow::anyhow!("cannot connect to Redis at {}: {e}", redact_url(url)))?;
+        let connection = tokio::time::timeout(
+            Duration::from_secs(5),
+            ConnectionManager::new_with_config(client, ConnectionManagerConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT))),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("Redis at {} did not answer within 5 s", redact_url(url)))?
+        .map_err(|e| anyhow::anyhow!("cannot connect to Redis at {}: {e}", redact_url(url)))?;
         Ok(Self { connection })
     }
 
