@@ -77,6 +77,11 @@ async fn spin_loop_is_stopped_by_the_deadline() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_recursion_traps_at_the_stack_limit() {
+    contained("deep-recursion", components::DEEP_RECURSION, "stack_overflow").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_bomb_is_stopped_by_the_memory_limit() {
     contained("memory-bomb", components::MEMORY_BOMB, "memory_cap").await;
 }

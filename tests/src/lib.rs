@@ -27,7 +27,7 @@ mod util;
 #[cfg(test)]
 mod selftest;
 
-/// Paths of the test components compiled by `build.rs`: `SPIN_LOOP`,
+/// Paths of the test components compiled by `build.rs`: `SPIN_LOOP`, `DEEP_RECURSION`,
 /// `MEMORY_BOMB`, `FORBIDDEN_HTTP`, `ECHO` (each a `&str` path to a `.wasm`).
 pub mod components {
     include!(concat!(env!("OUT_DIR"), "/components.rs"));

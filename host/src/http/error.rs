@@ -84,6 +84,7 @@ impl From<CallError> for ApiError {
             CallError::Timeout { .. } => "plugin_timeout",
             CallError::MemoryLimit { .. } => "plugin_memory_limit",
             CallError::Trap { .. } => "plugin_trap",
+            CallError::StackOverflow { .. } => "plugin_stack_overflow",
             CallError::WrongKind { .. } => "plugin_wrong_kind",
             CallError::RateLimited { .. } => "rate_limited",
         };

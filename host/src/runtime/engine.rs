@@ -10,6 +10,13 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// are lower and enforced by the store limiter).
 const MAX_MEMORY_BYTES: usize = 512 * 1024 * 1024;
 
+/// The wasm stack of one call: deep recursion traps here, cleanly.
+pub const MAX_WASM_STACK_BYTES: usize = 512 * 1024;
+
+/// The fiber stack a call runs on: the wasm stack plus room for the host
+/// functions it calls.
+const ASYNC_STACK_BYTES: usize = MAX_WASM_STACK_BYTES + 1024 * 1024;
+
 /// Bytes of each pooled memory kept resident (zeroed in place) between calls.
 const KEEP_RESIDENT_BYTES: usize = 1024 * 1024;
 
@@ -37,7 +44,7 @@ pub fn build_engine(max_in_flight: usize) -> anyhow::Result<Engine> {
 
 fn config(pool_instances: Option<u32>) -> Config {
     let mut config = Config::new();
-    config.wasm_component_model(true).epoch_interruption(true);
+    config.wasm_component_model(true).epoch_interruption(true).max_wasm_stack(MAX_WASM_STACK_BYTES).async_stack_size(ASYNC_STACK_BYTES);
     if let Some(instances) = pool_instances {
         // A Rust plugin component holds a few core instances (the guest,
         // the WASI adapter shims) and one or two memories and tables.

@@ -64,6 +64,8 @@ pub enum CallError {
     Timeout { plugin: String, timeout: Duration },
     #[error("plugin `{plugin}` exceeded its memory limit")]
     MemoryLimit { plugin: String },
+    #[error("plugin `{plugin}` overflowed its stack (deep recursion)")]
+    StackOverflow { plugin: String },
     #[error("plugin `{plugin}` crashed: {detail}")]
     Trap { plugin: String, detail: String },
     /// A request would have exceeded the destination's rate limit; nothing
@@ -272,6 +274,7 @@ impl Runtime {
             Err(CallError::Timeout { .. }) => "timeout",
             Err(CallError::MemoryLimit { .. }) => "memory_cap",
             Err(CallError::Trap { .. }) => "trap",
+            Err(CallError::StackOverflow { .. }) => "stack_overflow",
             Err(CallError::RateLimited { .. }) => "rate_limited",
             Err(CallError::WrongKind { .. }) => "wrong_kind",
         };
@@ -339,8 +342,10 @@ fn wrong_kind(binding: &Binding, expected: &'static str) -> CallError {
 }
 
 fn classify_trap(plugin: String, timeout: Duration, error: &wasmtime::Error) -> CallError {
-    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        return CallError::Timeout { plugin, timeout };
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => return CallError::Timeout { plugin, timeout },
+        Some(Trap::StackOverflow) => return CallError::StackOverflow { plugin },
+        _ => {}
     }
     let detail = format!("{error:#}");
     // StoreLimits reports a refused memory.grow with this wording (trap_on_grow_failure).
