@@ -2,7 +2,7 @@
 //! bound to its plugin, settings and state scope.
 
 use crate::config::{Config, ConnectorConfig, PluginSection, RoutingConfig};
-use crate::runtime::{AllowList, Binding, OutboundLimiter, PluginContext, RateLimit, Runtime};
+use crate::runtime::{AllowList, Binding, NetworkPolicy, OutboundLimiter, PluginContext, RateLimit, Runtime};
 use crate::store::{Scope, StateStore};
 use anyhow::{Context, bail};
 use std::collections::HashMap;
@@ -86,5 +86,6 @@ fn plugin_context(connector: &ConnectorConfig, section: &PluginSection, config: 
         default_ttl: Duration::from_secs(u64::from(config.state_ttl_seconds)),
         outbound,
         rate_limit,
+        network: Arc::new(NetworkPolicy::parse(&config.sandbox.allow_private_networks).map_err(anyhow::Error::msg)?),
     })
 }

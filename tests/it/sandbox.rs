@@ -119,7 +119,7 @@ async fn outbound_http_to_an_unlisted_host_is_denied() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outbound_http_to_an_allowed_host_goes_through() {
     let probe = Probe::start().await;
-    let (bitrix, host) = prober(&probe, Some(&probe.host_port())).await;
+    let (bitrix, host) = prober(&probe, Some(&format!("http://{}", probe.host_port()))).await;
     let p = EventParams::private(&bitrix.client_endpoint()).with_message("probe").with_message_id(3102);
     deliver(&host, "prober", bitrix_events::message_add(&p)).await;
 
@@ -155,7 +155,7 @@ async fn oversized_responses_are_cut_off() {
     let settings = [
         ("target_port", toml_string(&probe.port().to_string())),
         ("target_path", toml_string("/big")),
-        ("allowed_hosts", format!("[{}]", toml_string(&probe.host_port()))),
+        ("allowed_hosts", format!("[{}]", toml_string(&format!("http://{}", probe.host_port())))),
     ];
     let host = HostConfig::default()
         .max_response_bytes(64 * 1024)
@@ -171,4 +171,90 @@ async fn oversized_responses_are_cut_off() {
     assert!(message.starts_with("denied: HTTP transport error"), "a 1 MiB body must not pass a 64 KiB cap: {message}");
     assert!(message.contains("body size exceeds limit: 65536"), "{message}");
     assert_eq!(probe.hits(), vec![Hit { method: "GET".into(), path: "/big".into() }]);
+}
+
+/// The reply of a `forbidden-http` provider (registered as `plugin`) that
+/// requests `http://{target}:{port}/probe` with `allowed_hosts`.
+async fn attempt(config: HostConfig, plugin: &str, target: &str, port: u16, allowed_hosts: &str) -> (FakeBitrix, TestHost) {
+    let bitrix = FakeBitrix::start().await;
+    let extra =
+        [("target_host", toml_string(target)), ("target_port", toml_string(&port.to_string())), ("allowed_hosts", format!("[{}]", toml_string(allowed_hosts)))];
+    let host = config
+        .sandbox(MEMORY_LIMIT_MB, CALL_TIMEOUT_MS)
+        .plugin(plugin, components::FORBIDDEN_HTTP)
+        .connector("prober", &bitrix_channel(&bitrix), &plugin_table(plugin, &extra))
+        .start()
+        .await;
+    let p = EventParams::private(&bitrix.client_endpoint()).with_message("probe");
+    deliver(&host, "prober", bitrix_events::message_add(&p)).await;
+    (bitrix, host)
+}
+
+/// Wait until `/metrics` counts a denied outbound request of `plugin`.
+async fn wait_for_denial(host: &TestHost, plugin: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (_, metrics) = host.get("/metrics").await;
+        let denied = metrics
+            .lines()
+            .any(|l| l.starts_with("switchboard_plugin_calls_total{") && l.contains(&format!("plugin=\"{plugin}\"")) && l.contains("outcome=\"denied_host\""));
+        if denied {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no denied request of {plugin} counted:\n{metrics}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allowed_host_on_loopback_is_refused_unless_the_hoster_allows_loopback() {
+    let probe = Probe::start().await;
+    let allowed = format!("http://127.0.0.1:{}", probe.port());
+    let (_bitrix, host) = attempt(HostConfig::default().public_networks_only(), "ssrf-loopback", "127.0.0.1", probe.port(), &allowed).await;
+    wait_for_denial(&host, "ssrf-loopback").await;
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(probe.hit_count(), 0, "the request reached loopback: {:?}", probe.hits());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_that_resolves_to_loopback_is_refused_after_resolution() {
+    let probe = Probe::start().await;
+    let allowed = format!("http://localhost:{}", probe.port());
+    let (_bitrix, host) = attempt(HostConfig::default().public_networks_only(), "ssrf-localhost", "localhost", probe.port(), &allowed).await;
+    wait_for_denial(&host, "ssrf-localhost").await;
+    tokio::time::sleep(SETTLE).await;
+    assert_eq!(probe.hit_count(), 0, "the request reached loopback through a name: {:?}", probe.hits());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_metadata_and_ipv6_loopback_stay_refused_when_ipv4_loopback_is_allowed() {
+    for (plugin, target, allowed) in [("ssrf-metadata", "169.254.169.254", "http://169.254.169.254"), ("ssrf-ipv6", "[::1]", "http://[::1]:9")] {
+        let port = if target.starts_with('[') { 9 } else { 80 };
+        let (bitrix, _host) = attempt(HostConfig::default(), plugin, target, port, allowed).await;
+        let sent = bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
+        let message = sent[0].require("MESSAGE");
+        assert!(message.starts_with("denied: request denied by host policy"), "{target}: {message}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pattern_without_a_scheme_allows_https_only() {
+    let probe = Probe::start().await;
+    let allowed = format!("127.0.0.1:{}", probe.port());
+    let (bitrix, _host) = attempt(HostConfig::default(), "plain-http", "127.0.0.1", probe.port(), &allowed).await;
+    let sent = bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
+    assert!(sent[0].require("MESSAGE").starts_with("denied: request denied by host policy"), "{:?}", sent[0].message());
+    assert_eq!(probe.hit_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_info_cannot_pass_one_host_off_as_another() {
+    let probe = Probe::start().await;
+    let allowed = format!("http://127.0.0.1:{}", probe.port());
+    // `http://127.0.0.1:PORT@127.0.0.2:PORT/probe` goes to 127.0.0.2, which is not allowed.
+    let target = format!("127.0.0.1:{}@127.0.0.2", probe.port());
+    let (bitrix, _host) = attempt(HostConfig::default(), "user-info", &target, probe.port(), &allowed).await;
+    let sent = bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
+    assert!(sent[0].require("MESSAGE").starts_with("denied: "), "{:?}", sent[0].message());
+    assert_eq!(probe.hit_count(), 0);
 }

@@ -122,6 +122,9 @@ pub struct HostConfig {
     pub memory_limit_mb: u32,
     /// `[sandbox] call_timeout_ms`.
     pub call_timeout_ms: u64,
+    /// `[sandbox] allow_private_networks`: loopback by default, because
+    /// every fake listens on 127.0.0.1.
+    pub private_networks: Vec<String>,
     /// `[plugins]`: extra components by name.
     pub plugins: Vec<(String, String)>,
     /// `[retry] attempts`.
@@ -143,6 +146,7 @@ impl Default for HostConfig {
             admin_token: None,
             memory_limit_mb: 32,
             call_timeout_ms: 2000,
+            private_networks: vec!["127.0.0.0/8".into()],
             plugins: Vec::new(),
             retry_attempts: 3,
             retry_backoff_ms: 50,
@@ -191,6 +195,13 @@ impl HostConfig {
         self
     }
 
+    /// Let plugins reach only public addresses (no loopback either), as a
+    /// host does by default.
+    pub fn public_networks_only(mut self) -> Self {
+        self.private_networks.clear();
+        self
+    }
+
     /// Set the retry schedule: `attempts` tries, `backoff_ms` apart.
     pub fn retry(mut self, attempts: u32, backoff_ms: u64) -> Self {
         self.retry_attempts = attempts;
@@ -212,6 +223,8 @@ impl HostConfig {
             self.memory_limit_mb,
             self.call_timeout_ms
         );
+        let networks: Vec<String> = self.private_networks.iter().map(|n| toml_string(n)).collect();
+        out.push_str(&format!("allow_private_networks = [{}]\n", networks.join(", ")));
         if let Some(bytes) = self.max_response_bytes {
             out.push_str(&format!("max_response_bytes = {bytes}\n"));
         }
@@ -283,7 +296,7 @@ mod tests {
     fn renders_a_config() {
         let toml = HostConfig::default()
             .plugin("echo", "/tmp/echo.wasm")
-            .connector("a", "{ plugin = \"bitrix24\" }", &plugin_table("echo", &[("allowed_hosts", "[\"127.0.0.1:1\"]".into())]))
+            .connector("a", "{ plugin = \"bitrix24\" }", &plugin_table("echo", &[("allowed_hosts", "[\"http://127.0.0.1:1\"]".into())]))
             .render();
         let config = switchboard::Config::from_toml_str(&toml).expect("the rendered configuration parses");
         assert_eq!(config.store, "memory");
@@ -291,7 +304,8 @@ mod tests {
         assert_eq!(config.retry.attempts, 3);
         assert_eq!(config.queue.poll_interval_ms, 20);
         assert_eq!(config.plugins["echo"].to_str(), Some("/tmp/echo.wasm"));
-        assert_eq!(config.connectors[0].provider.settings["allowed_hosts"], "[\"127.0.0.1:1\"]");
+        assert_eq!(config.connectors[0].provider.settings["allowed_hosts"], "[\"http://127.0.0.1:1\"]");
+        assert_eq!(config.sandbox.allow_private_networks, ["127.0.0.0/8"]);
         assert_eq!(config.connectors[0].fallback_message, FALLBACK);
         assert_eq!(toml_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
     }

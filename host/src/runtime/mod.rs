@@ -3,10 +3,13 @@
 
 mod engine;
 mod host_api;
+mod network;
 mod policy;
 mod rate_limit;
 mod sandbox;
+mod send;
 
+pub use network::{IpNet, NetworkPolicy};
 pub use policy::AllowList;
 pub use rate_limit::{OutboundLimiter, RateLimit};
 pub use sandbox::PluginContext;
@@ -303,7 +306,7 @@ impl Runtime {
         let outcome = tokio::time::timeout(timeout, call(&mut store)).await;
         let plugin = binding.plugin.name.clone();
         log_captured_output(&binding.context, &store.data().captured_output());
-        let denied = store.data().policy.denied;
+        let denied = store.data().policy.denied.load(std::sync::atomic::Ordering::Relaxed);
         if let Some((destination, retry_after)) = store.data().policy.deferred.clone() {
             return (Err(CallError::RateLimited { plugin, destination, retry_after }), denied);
         }

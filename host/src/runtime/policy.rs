@@ -1,14 +1,22 @@
-//! Outbound HTTP policy for plugins: an allowlist of hosts, timeouts and a
-//! response-size cap, enforced in the `wasi:http` send hook.
+//! Outbound HTTP policy for plugins, enforced in the `wasi:http` send hook:
+//! an allowlist of `scheme://host:port` patterns, the SSRF guard (the
+//! connection goes only to a resolved address that was checked), rate
+//! limits, timeouts and a response-size cap.
 
+use super::network::NetworkPolicy;
 use super::rate_limit::{Admission, OutboundLimiter};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-/// Hosts a plugin may call: `host`, `host:port` or `*.domain` patterns.
+/// Hosts a plugin may call. A pattern is `[scheme://]host[:port]`, where
+/// `host` may be `*.domain` (any subdomain) and an IPv6 literal is written
+/// in brackets. Without a scheme a pattern allows `https` only, and without
+/// a port only the scheme's default port: `*.bitrix24.com` is
+/// `https://*.bitrix24.com:443`, never `:6379` or plain http.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowList {
     patterns: Vec<String>,
@@ -37,10 +45,10 @@ impl AllowList {
         &self.patterns
     }
 
-    /// Whether a request to `host` on `port` is allowed.
-    pub fn allows(&self, host: &str, port: u16) -> bool {
+    /// Whether a request with `scheme` to `host` on `port` is allowed.
+    pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.patterns.iter().any(|pattern| matches(pattern, &host, port))
+        self.patterns.iter().any(|pattern| matches(pattern, scheme, &host, port))
     }
 }
 
@@ -55,20 +63,25 @@ fn url_authority(value: &str) -> Option<String> {
         return None;
     }
     let host = url.host_str()?.to_ascii_lowercase();
-    Some(format!("{host}:{}", url.port_or_known_default()?))
+    Some(format!("{}://{host}:{}", url.scheme(), url.port_or_known_default()?))
 }
 
-fn matches(pattern: &str, host: &str, port: u16) -> bool {
-    let (pattern_host, pattern_port) = match pattern.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || p.parse::<u16>().is_ok() => match p.parse::<u16>() {
-            Ok(p) => (h, Some(p)),
-            Err(_) => (pattern, None),
-        },
-        _ => (pattern, None),
-    };
-    if pattern_port.is_some_and(|p| p != port) {
+fn matches(pattern: &str, scheme: &str, host: &str, port: u16) -> bool {
+    let (pattern_scheme, rest) = pattern.split_once("://").unwrap_or(("https", pattern));
+    if pattern_scheme != scheme {
         return false;
     }
+    let default_port = if scheme == "http" { 80 } else { 443 };
+    let (pattern_host, pattern_port) = match rest.rsplit_once(':') {
+        // `[::1]` alone has colons but no port.
+        Some((h, p)) if !rest.ends_with(']') => (h, p.parse::<u16>().unwrap_or(0)),
+        _ => (rest, default_port),
+    };
+    if pattern_port != port {
+        return false;
+    }
+    let pattern_host = pattern_host.trim_start_matches('[').trim_end_matches(']');
+    let host = host.trim_start_matches('[').trim_end_matches(']');
     match pattern_host.strip_prefix("*.") {
         Some(domain) => host.len() > domain.len() && host.ends_with(domain) && host[..host.len() - domain.len()].ends_with('.'),
         None => pattern_host == host,
@@ -88,8 +101,11 @@ pub struct OutboundPolicy {
     pub sent: bool,
     /// Set when a request was deferred: the destination and when to retry.
     pub deferred: Option<(String, Duration)>,
-    /// Whether the plugin tried a host it may not call.
-    pub denied: bool,
+    /// Whether the plugin tried a host it may not call (set by the send
+    /// future too, after resolution).
+    pub denied: Arc<AtomicBool>,
+    /// Which resolved addresses may be connected to.
+    pub network: Arc<NetworkPolicy>,
 }
 
 impl OutboundPolicy {
@@ -121,11 +137,14 @@ impl WasiHttpHooks for OutboundPolicy {
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>> + Send> {
         drop(fut);
         let uri = request.uri();
+        let scheme = uri.scheme_str().unwrap_or_default().to_ascii_lowercase();
         let host = uri.host().unwrap_or_default().to_string();
-        let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("http") { 80 } else { 443 });
-        if !self.allow.allows(&host, port) {
-            tracing::warn!(plugin = %self.plugin, %host, port, "outbound request denied: host not allowed for this connector");
-            self.denied = true;
+        let port = uri.port_u16().unwrap_or(if scheme == "http" { 80 } else { 443 });
+        // `https://allowed@evil/` and friends: a URL with user info is never sent.
+        let has_userinfo = uri.authority().is_some_and(|a| a.as_str().contains('@'));
+        if !matches!(scheme.as_str(), "http" | "https") || has_userinfo || !self.allow.allows(&scheme, &host, port) {
+            tracing::warn!(plugin = %self.plugin, %scheme, %host, port, "outbound request denied: not an allowed host for this connector");
+            self.denied.store(true, Ordering::Relaxed);
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         let Some(wait) = self.admit(&host, port) else {
@@ -134,11 +153,17 @@ impl WasiHttpHooks for OutboundPolicy {
         self.sent = true;
         let options = Some(capped(options, self.timeout));
         let limit = self.max_response_bytes;
+        let (network, denied, plugin) = (Arc::clone(&self.network), Arc::clone(&self.denied), Arc::clone(&self.plugin));
         Box::new(async move {
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let addresses = network.resolve(&host, port).await.map_err(|refusal| {
+                tracing::warn!(%plugin, %refusal, "outbound request denied");
+                denied.store(true, Ordering::Relaxed);
+                HttpError::HttpRequestDenied
+            })?;
+            let (response, io) = super::send::send_request(request, options, addresses, host).await?;
             let response = response.map(|body| limit_body(body, limit));
             Ok((response, Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>))
         })
@@ -176,18 +201,47 @@ mod tests {
     #[test]
     fn derives_hosts_from_url_settings_and_explicit_list() {
         let allow = list(&[("base_url", "https://api.dify.ai/v1"), ("api_key", "not-a-url"), ("allowed_hosts", r#"["*.bitrix24.com", "127.0.0.1:8080"]"#)]);
-        assert!(allow.allows("api.dify.ai", 443));
-        assert!(!allow.allows("api.dify.ai", 80));
-        assert!(allow.allows("acme.bitrix24.com", 443));
-        assert!(!allow.allows("bitrix24.com", 443));
-        assert!(!allow.allows("evilbitrix24.com", 443));
-        assert!(allow.allows("127.0.0.1", 8080));
-        assert!(!allow.allows("127.0.0.1", 8081));
-        assert!(!allow.allows("example.com", 443));
+        assert!(allow.allows("https", "api.dify.ai", 443));
+        assert!(!allow.allows("http", "api.dify.ai", 443));
+        assert!(!allow.allows("https", "api.dify.ai", 80));
+        assert!(allow.allows("https", "acme.bitrix24.com", 443));
+        assert!(!allow.allows("https", "bitrix24.com", 443));
+        assert!(!allow.allows("https", "evilbitrix24.com", 443));
+        assert!(allow.allows("https", "127.0.0.1", 8080));
+        assert!(!allow.allows("http", "127.0.0.1", 8080), "no scheme in the pattern means https only");
+        assert!(!allow.allows("https", "127.0.0.1", 8081));
+        assert!(!allow.allows("https", "example.com", 443));
+    }
+
+    #[test]
+    fn a_pattern_without_a_port_allows_only_the_default_port() {
+        let allow = list(&[("allowed_hosts", r#"["*.bitrix24.com"]"#)]);
+        assert!(allow.allows("https", "p.bitrix24.com", 443));
+        for port in [80, 6379, 22, 8443] {
+            assert!(!allow.allows("https", "p.bitrix24.com", port), "port {port}");
+        }
+        assert!(!allow.allows("http", "p.bitrix24.com", 80));
+    }
+
+    #[test]
+    fn url_settings_allow_their_scheme_host_and_port() {
+        let allow = list(&[("base_url", "http://127.0.0.1:5001/v1")]);
+        assert_eq!(allow.patterns(), ["http://127.0.0.1:5001"]);
+        assert!(allow.allows("http", "127.0.0.1", 5001));
+        assert!(!allow.allows("https", "127.0.0.1", 5001));
+        assert!(!allow.allows("http", "127.0.0.1", 5002));
+    }
+
+    #[test]
+    fn explicit_schemes_and_ipv6_literals() {
+        let allow = list(&[("allowed_hosts", r#"["http://[::1]:8080", "https://[2001:4860::1]"]"#)]);
+        assert!(allow.allows("http", "[::1]", 8080));
+        assert!(!allow.allows("https", "[::1]", 8080));
+        assert!(allow.allows("https", "[2001:4860::1]", 443));
     }
 
     #[test]
     fn empty_settings_allow_nothing() {
-        assert!(!list(&[]).allows("localhost", 80));
+        assert!(!list(&[]).allows("http", "localhost", 80));
     }
 }

@@ -24,6 +24,8 @@ pub struct PluginContext {
     pub state: Arc<dyn StateStore>,
     pub default_ttl: Duration,
     pub outbound: Arc<super::AllowList>,
+    /// Which addresses outbound requests may reach.
+    pub network: Arc<super::NetworkPolicy>,
     /// Leaky buckets per destination, when the settings ask for them.
     pub rate_limit: Option<Arc<super::OutboundLimiter>>,
 }
@@ -60,7 +62,8 @@ impl PluginState {
             max_wait: super::rate_limit::MAX_WAIT_IN_CALL.min(call_timeout / 4),
             sent: false,
             deferred: None,
-            denied: false,
+            denied: Default::default(),
+            network: Arc::clone(&context.network),
         };
         let memory_bytes = usize::try_from(limits.memory_limit_mb).unwrap_or(usize::MAX).saturating_mul(1024 * 1024);
         let limits = StoreLimitsBuilder::new().memory_size(memory_bytes).instances(64).trap_on_grow_failure(true).build();

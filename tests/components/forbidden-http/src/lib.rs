@@ -2,7 +2,8 @@
 //! did with it: `denied: {error}` when the request failed, `allowed: {status}`
 //! when it went through.
 //!
-//! The destination is `http://127.0.0.1:{target_port}{target_path}`. It is
+//! The destination is `http://{target_host}:{target_port}{target_path}`
+//! (`target_host` defaults to `127.0.0.1`). It is
 //! deliberately configured as a bare port, not a URL: the host allows a
 //! plugin to reach every host named in its own settings' URL values, so a
 //! `target_url` setting would whitelist itself. (`target_url` is still
@@ -19,7 +20,8 @@ impl Provider for ForbiddenHttp {
             None => {
                 let port = config::require("target_port")?;
                 let path = config::get_or("target_path", "/probe");
-                format!("http://127.0.0.1:{port}{path}")
+                let host = config::get_or("target_host", "127.0.0.1");
+                format!("http://{host}:{port}{path}")
             }
         };
         let text = match http::Request::get(url).send() {
