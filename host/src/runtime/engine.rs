@@ -55,6 +55,12 @@ fn config(pool_instances: Option<u32>) -> Config {
             .total_tables(instances.saturating_mul(2))
             .total_stacks(instances)
             .max_memory_size(MAX_MEMORY_BYTES)
+            // The same bounds as each call's limiter (`limits.rs`), so a
+            // component that asks for more fails at instantiation, cleanly.
+            .max_core_instances_per_component(super::limits::MAX_INSTANCES as u32)
+            .max_memories_per_component(super::limits::MAX_MEMORIES as u32)
+            .max_tables_per_component(super::limits::MAX_TABLES as u32)
+            .table_elements(super::limits::MAX_TABLE_ELEMENTS)
             .max_unused_warm_slots(16)
             // Reset what a call touched with memset rather than madvise and
             // batch the rest: every madvise is a TLB shootdown on all cores.

@@ -3,6 +3,7 @@
 
 mod engine;
 mod host_api;
+mod limits;
 mod network;
 mod policy;
 mod rate_limit;

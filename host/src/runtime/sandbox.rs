@@ -1,13 +1,13 @@
 //! The per-call store data: WASI with nothing ambient, policy-checked HTTP,
 //! memory limits, and the plugin's view of its connector.
 
+use super::limits::CallLimits;
 use super::policy::OutboundPolicy;
 use crate::store::{Scope, StateStore};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -37,7 +37,7 @@ pub struct PluginState {
     http: WasiHttpCtx,
     table: ResourceTable,
     pub(super) policy: OutboundPolicy,
-    pub(super) limits: StoreLimits,
+    pub(super) limits: CallLimits,
     pub(super) output: MemoryOutputPipe,
 }
 
@@ -66,7 +66,7 @@ impl PluginState {
             network: Arc::clone(&context.network),
         };
         let memory_bytes = usize::try_from(limits.memory_limit_mb).unwrap_or(usize::MAX).saturating_mul(1024 * 1024);
-        let limits = StoreLimitsBuilder::new().memory_size(memory_bytes).instances(64).trap_on_grow_failure(true).build();
+        let limits = CallLimits::new(memory_bytes);
         Self { context, wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), policy, limits, output }
     }
 
