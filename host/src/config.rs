@@ -62,6 +62,10 @@ pub struct SandboxConfig {
     pub http_timeout_ms: u64,
     /// Largest outbound HTTP response body a plugin may read, in bytes.
     pub max_response_bytes: usize,
+    /// Most bytes one call may move from the plugin to the host in one go:
+    /// its result, or the arguments of one host call (`log`, `state-set`,
+    /// HTTP writes). Counts every copy, so aliased data cannot amplify.
+    pub max_result_bytes: usize,
     /// Non-public networks plugins may reach (CIDR, e.g. `10.0.0.0/8`);
     /// loopback, private, link-local and other internal addresses are
     /// refused otherwise.
@@ -254,7 +258,14 @@ mod defaults {
 
 impl Default for SandboxConfig {
     fn default() -> Self {
-        Self { memory_limit_mb: 64, call_timeout_ms: 30_000, http_timeout_ms: 20_000, max_response_bytes: 8 * 1024 * 1024, allow_private_networks: Vec::new() }
+        Self {
+            memory_limit_mb: 64,
+            call_timeout_ms: 30_000,
+            http_timeout_ms: 20_000,
+            max_response_bytes: 8 * 1024 * 1024,
+            max_result_bytes: 1024 * 1024,
+            allow_private_networks: Vec::new(),
+        }
     }
 }
 
@@ -335,6 +346,7 @@ impl Config {
         ensure!(is_slug(&queue.namespace), "`queue.namespace` must use only a-z, 0-9, `-` and `_`");
         ensure!(self.sandbox.memory_limit_mb >= 2, "`sandbox.memory_limit_mb` must be at least 2");
         ensure!(self.sandbox.call_timeout_ms > 0, "`sandbox.call_timeout_ms` must be positive");
+        ensure!(self.sandbox.max_result_bytes >= 64 * 1024, "`sandbox.max_result_bytes` must be at least 65536");
         crate::runtime::NetworkPolicy::parse(&self.sandbox.allow_private_networks).map_err(|e| anyhow::anyhow!("`sandbox.allow_private_networks`: {e}"))?;
         if let Some(url) = &self.public_url {
             url::Url::parse(url).with_context(|| format!("`public_url` {url:?} is not a URL"))?;

@@ -8,7 +8,7 @@
 //! | `switchboard_jobs_finished_total` | counter | `tenant`, `outcome` (done, retry, wait, dead, lease_lost, unrecorded) |
 //! | `switchboard_jobs_in_flight` | gauge | — |
 //! | `switchboard_queue_depth` / `switchboard_queue_oldest_job_age_seconds` / `switchboard_dead_letters` | gauge | — |
-//! | `switchboard_plugin_calls_total` | counter | `plugin`, `export`, `outcome` (ok, plugin_error, trap, stack_overflow, timeout, memory_cap, denied_host, rate_limited) |
+//! | `switchboard_plugin_calls_total` | counter | `plugin`, `export`, `outcome` (ok, plugin_error, trap, stack_overflow, result_too_large, timeout, memory_cap, denied_host, rate_limited) |
 //! | `switchboard_plugin_call_seconds` | histogram | `plugin`, `export` |
 //! | `switchboard_provider_call_seconds` | histogram | `plugin`, `outcome` |
 //! | `switchboard_deliveries_total` | counter | `connector`, `outcome` |

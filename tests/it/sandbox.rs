@@ -14,14 +14,14 @@ const CALL_TIMEOUT_MS: u64 = 1000;
 
 /// A host with two connectors on the same fake portal: `hostile` (provider
 /// `hostile_plugin`) and `friendly` (provider `echo`).
-async fn hostile_and_friendly(hostile_plugin: &str, wasm: &str) -> (FakeBitrix, TestHost) {
+async fn hostile_and_friendly(hostile_plugin: &str, wasm: &str, settings: &[(&str, String)]) -> (FakeBitrix, TestHost) {
     let bitrix = FakeBitrix::start().await;
     let channel = bitrix_channel(&bitrix);
     let host = HostConfig::default()
         .sandbox(MEMORY_LIMIT_MB, CALL_TIMEOUT_MS)
         .plugin(hostile_plugin, wasm)
         .plugin("echo", components::ECHO)
-        .connector("hostile", &channel, &plugin_table(hostile_plugin, &[]))
+        .connector("hostile", &channel, &plugin_table(hostile_plugin, settings))
         .connector("friendly", &channel, &plugin_table("echo", &[]))
         .start()
         .await;
@@ -31,7 +31,12 @@ async fn hostile_and_friendly(hostile_plugin: &str, wasm: &str) -> (FakeBitrix, 
 /// The hostile call ends in the fallback message; the friendly connector
 /// answers both while the hostile call runs and after it was stopped.
 async fn contained(hostile_plugin: &str, wasm: &str, outcome: &str) {
-    let (bitrix, host) = hostile_and_friendly(hostile_plugin, wasm).await;
+    contained_with(hostile_plugin, wasm, &[], outcome).await;
+}
+
+/// [`contained`] with settings for the hostile plugin.
+async fn contained_with(hostile_plugin: &str, wasm: &str, settings: &[(&str, String)], outcome: &str) {
+    let (bitrix, host) = hostile_and_friendly(hostile_plugin, wasm, settings).await;
     let p = EventParams::private(&bitrix.client_endpoint());
 
     deliver(&host, "hostile", bitrix_events::message_add(&p.clone().with_message("Are you there?").with_message_id(3001))).await;
@@ -79,6 +84,17 @@ async fn spin_loop_is_stopped_by_the_deadline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_recursion_traps_at_the_stack_limit() {
     contained("deep-recursion", components::DEEP_RECURSION, "stack_overflow").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_larger_than_the_budget_is_refused_not_copied() {
+    contained("huge-result", components::HUGE_RESULT, "result_too_large").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_call_arguments_larger_than_the_budget_are_refused() {
+    contained_with("huge-log", components::HUGE_RESULT, &[("mode", toml_string("log"))], "result_too_large").await;
+    contained_with("huge-state", components::HUGE_RESULT, &[("mode", toml_string("state"))], "result_too_large").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -85,6 +85,7 @@ impl From<CallError> for ApiError {
             CallError::MemoryLimit { .. } => "plugin_memory_limit",
             CallError::Trap { .. } => "plugin_trap",
             CallError::StackOverflow { .. } => "plugin_stack_overflow",
+            CallError::ResultTooLarge { .. } => "plugin_result_too_large",
             CallError::WrongKind { .. } => "plugin_wrong_kind",
             CallError::RateLimited { .. } => "rate_limited",
         };

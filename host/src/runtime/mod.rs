@@ -70,6 +70,8 @@ pub enum CallError {
     MemoryLimit { plugin: String },
     #[error("plugin `{plugin}` overflowed its stack (deep recursion)")]
     StackOverflow { plugin: String },
+    #[error("plugin `{plugin}` tried to pass the host more than {limit} bytes at once (result or host-call arguments)")]
+    ResultTooLarge { plugin: String, limit: usize },
     #[error("plugin `{plugin}` crashed: {detail}")]
     Trap { plugin: String, detail: String },
     /// A request would have exceeded the destination's rate limit; nothing
@@ -279,6 +281,7 @@ impl Runtime {
             Err(CallError::MemoryLimit { .. }) => "memory_cap",
             Err(CallError::Trap { .. }) => "trap",
             Err(CallError::StackOverflow { .. }) => "stack_overflow",
+            Err(CallError::ResultTooLarge { .. }) => "result_too_large",
             Err(CallError::RateLimited { .. }) => "rate_limited",
             Err(CallError::WrongKind { .. }) => "wrong_kind",
         };
@@ -297,6 +300,7 @@ impl Runtime {
         let timeout = Duration::from_millis(self.sandbox.call_timeout_ms);
         let mut store = Store::new(&self.engine, PluginState::new(Arc::clone(&binding.context), &self.sandbox));
         store.limiter(|state| &mut state.limits);
+        store.set_hostcall_fuel(self.sandbox.max_result_bytes);
         // Yield to the scheduler at every epoch tick so a busy guest never
         // holds a runtime thread, and trap once the deadline has passed.
         let started = Instant::now();
@@ -314,7 +318,7 @@ impl Runtime {
         let result = match outcome {
             Err(_) => Err(CallError::Timeout { plugin, timeout }),
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(classify_trap(plugin, timeout, &error)),
+            Ok(Err(error)) => Err(classify_trap(plugin, timeout, self.sandbox.max_result_bytes, &error)),
         };
         (result, denied)
     }
@@ -345,7 +349,7 @@ fn wrong_kind(binding: &Binding, expected: &'static str) -> CallError {
     CallError::WrongKind { plugin: binding.plugin.name.clone(), expected, actual: binding.plugin.kind_name() }
 }
 
-fn classify_trap(plugin: String, timeout: Duration, error: &wasmtime::Error) -> CallError {
+fn classify_trap(plugin: String, timeout: Duration, result_limit: usize, error: &wasmtime::Error) -> CallError {
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => return CallError::Timeout { plugin, timeout },
         Some(Trap::StackOverflow) => return CallError::StackOverflow { plugin },
@@ -355,6 +359,10 @@ fn classify_trap(plugin: String, timeout: Duration, error: &wasmtime::Error) -> 
     // StoreLimits reports a refused memory.grow with this wording (trap_on_grow_failure).
     if detail.contains("growing memory") {
         return CallError::MemoryLimit { plugin };
+    }
+    // wasmtime's hostcall fuel (`Store::set_hostcall_fuel`); its error type is private.
+    if detail.contains("fuel allocated for hostcalls has been exhausted") {
+        return CallError::ResultTooLarge { plugin, limit: result_limit };
     }
     CallError::Trap { plugin, detail }
 }
