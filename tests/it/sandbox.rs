@@ -98,6 +98,18 @@ async fn host_call_arguments_larger_than_the_budget_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chatty_plugin_is_capped_and_still_answers() {
+    let bitrix = FakeBitrix::start().await;
+    let host =
+        HostConfig::default().plugin("chatty", components::CHATTY).connector("chatty", &bitrix_channel(&bitrix), &plugin_table("chatty", &[])).start().await;
+    let p = EventParams::private(&bitrix.client_endpoint()).with_message("say something");
+    deliver(&host, "chatty", bitrix_events::message_add(&p)).await;
+    let sent = bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
+    assert_eq!(sent[0].require("MESSAGE"), "still talking");
+    assert_counted(&host, "chatty", "ok").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_bomb_is_stopped_by_the_memory_limit() {
     contained("memory-bomb", components::MEMORY_BOMB, "memory_cap").await;
 }

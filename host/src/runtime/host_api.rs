@@ -10,6 +10,11 @@ const STATE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl host::Host for PluginState {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        self.log_lines += 1;
+        if self.log_lines > MAX_LOG_LINES_PER_CALL {
+            return Ok(());
+        }
+        let message = log_line(&message);
         let scope = &self.context.scope;
         let (tenant, connector, plugin) = (&scope.tenant, &scope.connector, &scope.plugin);
         match level {
@@ -72,5 +77,47 @@ fn into_wit(error: StoreError) -> StateError {
             StateError::Unavailable("state store unavailable".into())
         }
         StoreError::Invalid(message) => StateError::Invalid(message),
+    }
+}
+
+/// Lines one call may log; later ones are dropped (and counted once).
+pub const MAX_LOG_LINES_PER_CALL: usize = 100;
+
+/// Bytes of one log line; the rest is cut.
+pub const MAX_LOG_LINE_BYTES: usize = 4096;
+
+/// A plugin's message as one safe log line: control characters escaped (no
+/// forged lines or terminal escapes), at most [`MAX_LOG_LINE_BYTES`].
+pub fn log_line(message: &str) -> String {
+    let mut line = String::with_capacity(message.len().min(MAX_LOG_LINE_BYTES) + 32);
+    for (at, c) in message.char_indices() {
+        if line.len() >= MAX_LOG_LINE_BYTES {
+            line.push_str(&format!("… ({} more bytes cut)", message.len() - at));
+            break;
+        }
+        if c.is_control() {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_cannot_forge_lines() {
+        assert_eq!(log_line("ok\n2026-12-03 ERROR admin logged in\r\u{1b}[31m"), "ok\\n2026-12-03 ERROR admin logged in\\r\\u{1b}[31m");
+        assert_eq!(log_line("naïve – fine"), "naïve – fine");
+    }
+
+    #[test]
+    fn long_lines_are_cut() {
+        let line = log_line(&"é".repeat(10_000));
+        assert!(line.len() < MAX_LOG_LINE_BYTES + 64, "{}", line.len());
+        assert!(line.ends_with("more bytes cut)"), "{line}");
     }
 }

@@ -5,6 +5,7 @@ mod engine;
 mod host_api;
 mod limits;
 mod network;
+mod output;
 mod policy;
 mod rate_limit;
 mod sandbox;
@@ -311,6 +312,11 @@ impl Runtime {
         let outcome = tokio::time::timeout(timeout, call(&mut store)).await;
         let plugin = binding.plugin.name.clone();
         log_captured_output(&binding.context, &store.data().captured_output());
+        let dropped = store.data().log_lines.saturating_sub(host_api::MAX_LOG_LINES_PER_CALL);
+        if dropped > 0 {
+            let scope = &binding.context.scope;
+            tracing::warn!(tenant = %scope.tenant, connector = %scope.connector, plugin = %scope.plugin, dropped, "plugin logged more than {} lines in one call; the rest were dropped", host_api::MAX_LOG_LINES_PER_CALL);
+        }
         let denied = store.data().policy.denied.load(std::sync::atomic::Ordering::Relaxed);
         if let Some((destination, retry_after)) = store.data().policy.deferred.clone() {
             return (Err(CallError::RateLimited { plugin, destination, retry_after }), denied);

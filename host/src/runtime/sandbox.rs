@@ -2,13 +2,13 @@
 //! memory limits, and the plugin's view of its connector.
 
 use super::limits::CallLimits;
+use super::output::CapturedOutput;
 use super::policy::OutboundPolicy;
 use crate::store::{Scope, StateStore};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
@@ -38,12 +38,14 @@ pub struct PluginState {
     table: ResourceTable,
     pub(super) policy: OutboundPolicy,
     pub(super) limits: CallLimits,
-    pub(super) output: MemoryOutputPipe,
+    pub(super) output: CapturedOutput,
+    /// Log lines the plugin wrote in this call (beyond the cap they are dropped).
+    pub(super) log_lines: usize,
 }
 
 impl PluginState {
     pub fn new(context: Arc<PluginContext>, limits: &crate::config::SandboxConfig) -> Self {
-        let output = MemoryOutputPipe::new(CAPTURED_OUTPUT_BYTES);
+        let output = CapturedOutput::new(CAPTURED_OUTPUT_BYTES);
         let wasi = WasiCtx::builder()
             .stdout(output.clone())
             .stderr(output.clone())
@@ -67,12 +69,12 @@ impl PluginState {
         };
         let memory_bytes = usize::try_from(limits.memory_limit_mb).unwrap_or(usize::MAX).saturating_mul(1024 * 1024);
         let limits = CallLimits::new(memory_bytes);
-        Self { context, wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), policy, limits, output }
+        Self { context, wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), policy, limits, output, log_lines: 0 }
     }
 
     /// What the plugin printed during the call (panic messages land here).
     pub fn captured_output(&self) -> String {
-        String::from_utf8_lossy(&self.output.contents()).trim().to_string()
+        super::host_api::log_line(String::from_utf8_lossy(&self.output.contents()).trim())
     }
 }
 
