@@ -11,6 +11,7 @@ use anyhow::Context;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 mod shipped {
     include!(concat!(env!("OUT_DIR"), "/shipped_plugins.rs"));
@@ -33,6 +34,8 @@ pub struct App {
     /// Bearer token of the admin API; `None` disables it.
     pub admin_token: Option<String>,
     background: Mutex<Option<Background>>,
+    /// Webhooks being translated, per tenant.
+    intake: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 /// The tasks that run while the host serves.
@@ -48,6 +51,8 @@ pub enum AppError {
     UnknownConnector(String),
     #[error("the webhook would create {jobs} jobs; at most {limit} per webhook are accepted")]
     TooManyJobs { jobs: usize, limit: usize },
+    #[error("tenant `{tenant}` already has {limit} webhooks being processed; retry shortly")]
+    TenantBusy { tenant: String, limit: usize },
     #[error(transparent)]
     Queue(#[from] QueueError),
 }
@@ -69,6 +74,7 @@ impl App {
             queue_config: config.queue.clone(),
             admin_token,
             background: Mutex::new(None),
+            intake: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -113,6 +119,20 @@ impl App {
     /// A connector by id.
     pub fn connector(&self, id: &str) -> Result<Arc<Connector>, AppError> {
         self.connectors.get(id).cloned().ok_or_else(|| AppError::UnknownConnector(id.to_string()))
+    }
+
+    /// A slot for one webhook of `tenant` while it is verified and
+    /// translated; refused at once when the tenant has all its slots busy.
+    pub fn admit_webhook(&self, tenant: &str) -> Result<OwnedSemaphorePermit, AppError> {
+        let limit = self.queue_config.max_webhooks_in_flight_per_tenant;
+        let semaphore = {
+            let mut intake = self.intake.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(intake.entry(tenant.to_string()).or_insert_with(|| Arc::new(Semaphore::new(limit))))
+        };
+        semaphore.try_acquire_owned().map_err(|_| {
+            metrics::counter!("switchboard_webhooks_busy_total", "tenant" => tenant.to_string()).increment(1);
+            AppError::TenantBusy { tenant: tenant.to_string(), limit }
+        })
     }
 
     /// Record the jobs of one request durably, all or none. Each job may

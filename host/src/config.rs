@@ -62,6 +62,9 @@ pub struct SandboxConfig {
     pub http_timeout_ms: u64,
     /// Largest outbound HTTP response body a plugin may read, in bytes.
     pub max_response_bytes: usize,
+    /// Deadline of `translate-in`, which runs while the platform waits for
+    /// its HTTP answer (capped at `call_timeout_ms`).
+    pub translate_in_timeout_ms: u64,
     /// Most bytes one call may move from the plugin to the host in one go:
     /// its result, or the arguments of one host call (`log`, `state-set`,
     /// HTTP writes). Counts every copy, so aliased data cannot amplify.
@@ -82,6 +85,10 @@ pub struct QueueConfig {
     pub max_in_flight_per_tenant: usize,
     /// Jobs one webhook may create; a larger webhook is refused (413).
     pub max_jobs_per_webhook: usize,
+    /// Webhooks of one tenant being verified and translated at once; more
+    /// are answered 429 (the platform retries), so one tenant's slow
+    /// `translate-in` cannot hold every instance.
+    pub max_webhooks_in_flight_per_tenant: usize,
     /// How long a platform message id is remembered to drop redeliveries.
     pub dedupe_ttl_seconds: u64,
     /// Lease of a running job; another instance takes a crashed instance's
@@ -264,6 +271,7 @@ impl Default for SandboxConfig {
             http_timeout_ms: 20_000,
             max_response_bytes: 8 * 1024 * 1024,
             max_result_bytes: 1024 * 1024,
+            translate_in_timeout_ms: 3000,
             allow_private_networks: Vec::new(),
         }
     }
@@ -281,6 +289,7 @@ impl Default for QueueConfig {
             max_in_flight: 2048,
             max_in_flight_per_tenant: 1024,
             max_jobs_per_webhook: 100,
+            max_webhooks_in_flight_per_tenant: 64,
             dedupe_ttl_seconds: 86_400,
             lease_seconds: 30,
             poll_interval_ms: 100,
@@ -341,11 +350,13 @@ impl Config {
         ensure!(queue.max_in_flight <= 100_000, "`queue.max_in_flight` must be at most 100000");
         ensure!(queue.max_in_flight_per_tenant > 0, "`queue.max_in_flight_per_tenant` must be at least 1");
         ensure!(queue.max_jobs_per_webhook > 0, "`queue.max_jobs_per_webhook` must be at least 1");
+        ensure!(queue.max_webhooks_in_flight_per_tenant > 0, "`queue.max_webhooks_in_flight_per_tenant` must be at least 1");
         ensure!(queue.lease_seconds >= 3, "`queue.lease_seconds` must be at least 3");
         ensure!(queue.poll_interval_ms > 0, "`queue.poll_interval_ms` must be positive");
         ensure!(is_slug(&queue.namespace), "`queue.namespace` must use only a-z, 0-9, `-` and `_`");
         ensure!(self.sandbox.memory_limit_mb >= 2, "`sandbox.memory_limit_mb` must be at least 2");
         ensure!(self.sandbox.call_timeout_ms > 0, "`sandbox.call_timeout_ms` must be positive");
+        ensure!(self.sandbox.translate_in_timeout_ms > 0, "`sandbox.translate_in_timeout_ms` must be positive");
         ensure!(self.sandbox.max_result_bytes >= 64 * 1024, "`sandbox.max_result_bytes` must be at least 65536");
         crate::runtime::NetworkPolicy::parse(&self.sandbox.allow_private_networks).map_err(|e| anyhow::anyhow!("`sandbox.allow_private_networks`: {e}"))?;
         if let Some(url) = &self.public_url {

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `switchboard_webhooks_total` | counter | `connector`, `outcome` (accepted, rejected, unavailable), `reason` |
 //! | `switchboard_jobs_enqueued_total` | counter | `tenant` |
+//! | `switchboard_webhooks_busy_total` | counter | `tenant` (webhooks answered 429: the tenant had all its intake slots busy) |
 //! | `switchboard_duplicates_dropped_total` | counter | `connector` |
 //! | `switchboard_jobs_finished_total` | counter | `tenant`, `outcome` (done, retry, wait, dead, lease_lost, unrecorded) |
 //! | `switchboard_jobs_in_flight` | gauge | — |

@@ -286,3 +286,42 @@ async fn user_info_cannot_pass_one_host_off_as_another() {
     assert!(sent[0].require("MESSAGE").starts_with("denied: "), "{:?}", sent[0].message());
     assert_eq!(probe.hit_count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_flooding_a_slow_translate_in_gets_429s_while_another_tenant_is_served() {
+    let bitrix = FakeBitrix::start().await;
+    let connector = |id: &str, tenant: &str, channel: &str| {
+        format!("[[connector]]\nid = {}\ntenant = {}\nchannel = {channel}\nprovider = {}\n", toml_string(id), toml_string(tenant), plugin_table("echo", &[]))
+    };
+    let mut config = HostConfig::default()
+        .sandbox(MEMORY_LIMIT_MB, 20_000)
+        .sandbox_line("translate_in_timeout_ms = 3000")
+        .queue("max_webhooks_in_flight_per_tenant = 8")
+        .plugin("slow-channel", components::SLOW_CHANNEL)
+        .plugin("echo", components::ECHO);
+    config.connectors.push(connector("slow", "tenant-slow", &plugin_table("slow-channel", &[])));
+    config.connectors.push(connector("fast", "tenant-fast", &bitrix_channel(&bitrix)));
+    let host = config.start().await;
+
+    let flood = async {
+        let answers = futures::future::join_all((0..40).map(|n| host.post_form("/hooks/slow", format!("n={n}")))).await;
+        (answers, std::time::Instant::now())
+    };
+    let fast = async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        for n in 0..3 {
+            let p = EventParams::private(&bitrix.client_endpoint()).with_message(&format!("fast {n}"));
+            deliver(&host, "fast", bitrix_events::message_add(&p)).await;
+        }
+        let sent = bitrix.wait_for_method("imbot.message.add", 3, WAIT).await;
+        (sent, std::time::Instant::now())
+    };
+    let ((answers, flood_done), (sent, fast_done)) = tokio::join!(flood, fast);
+    assert!(fast_done < flood_done, "the other tenant was answered while the flood was held at its deadline");
+    assert!(sent.iter().all(|c| c.require("MESSAGE").starts_with("echo: fast")));
+    let busy: Vec<&(reqwest::StatusCode, String)> = answers.iter().filter(|(status, _)| *status == reqwest::StatusCode::TOO_MANY_REQUESTS).collect();
+    let timed_out = answers.iter().filter(|(status, body)| *status == reqwest::StatusCode::SERVICE_UNAVAILABLE && body.contains("plugin_timeout")).count();
+    assert!(busy.len() >= 40 - 8, "all but the tenant's 8 slots are refused at once: {answers:?}");
+    assert!(busy.iter().all(|(_, body)| body.contains("tenant_busy") && body.contains("tenant-slow")), "{busy:?}");
+    assert_eq!(busy.len() + timed_out, 40, "the admitted ones stop at the translate-in deadline: {answers:?}");
+}

@@ -122,6 +122,8 @@ pub struct HostConfig {
     pub memory_limit_mb: u32,
     /// `[sandbox] call_timeout_ms`.
     pub call_timeout_ms: u64,
+    /// Extra `key = value` lines of the `[sandbox]` table.
+    pub sandbox_lines: Vec<String>,
     /// `[sandbox] allow_private_networks`: loopback by default, because
     /// every fake listens on 127.0.0.1.
     pub private_networks: Vec<String>,
@@ -147,6 +149,7 @@ impl Default for HostConfig {
             memory_limit_mb: 32,
             call_timeout_ms: 2000,
             private_networks: vec!["127.0.0.0/8".into()],
+            sandbox_lines: Vec::new(),
             plugins: Vec::new(),
             retry_attempts: 3,
             retry_backoff_ms: 50,
@@ -209,6 +212,12 @@ impl HostConfig {
         self
     }
 
+    /// Add a `key = value` line to the `[sandbox]` table.
+    pub fn sandbox_line(mut self, line: &str) -> Self {
+        self.sandbox_lines.push(line.to_string());
+        self
+    }
+
     /// Add a `key = value` line to the `[queue]` table.
     pub fn queue(mut self, line: &str) -> Self {
         self.queue.push(line.to_string());
@@ -225,6 +234,10 @@ impl HostConfig {
         );
         let networks: Vec<String> = self.private_networks.iter().map(|n| toml_string(n)).collect();
         out.push_str(&format!("allow_private_networks = [{}]\n", networks.join(", ")));
+        for line in &self.sandbox_lines {
+            out.push_str(line);
+            out.push('\n');
+        }
         if let Some(bytes) = self.max_response_bytes {
             out.push_str(&format!("max_response_bytes = {bytes}\n"));
         }

@@ -24,6 +24,9 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     Unavailable(String),
+    /// The caller should retry after a moment (429 with `Retry-After`).
+    #[error("{message}")]
+    Busy { code: &'static str, message: String },
     /// A plugin call failed in the sandbox (timeout, memory cap, trap).
     #[error("{message}")]
     Plugin { code: &'static str, message: String },
@@ -40,6 +43,7 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Busy { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             ApiError::Plugin { code: code @ ("plugin_timeout" | "plugin_memory_limit"), .. } => (StatusCode::SERVICE_UNAVAILABLE, code),
             ApiError::Plugin { code: code @ "rate_limited", .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             ApiError::Plugin { code, .. } => (StatusCode::BAD_GATEWAY, code),
@@ -63,7 +67,11 @@ impl IntoResponse for ApiError {
         } else if status != StatusCode::INTERNAL_SERVER_ERROR {
             tracing::warn!(%status, code, reason = %message, "request not served");
         }
-        (status, Json(serde_json::json!({ "error": { "code": code, "message": message } }))).into_response()
+        let body = Json(serde_json::json!({ "error": { "code": code, "message": message } }));
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return (status, [(axum::http::header::RETRY_AFTER, "1")], body).into_response();
+        }
+        (status, body).into_response()
     }
 }
 
@@ -74,6 +82,7 @@ impl From<AppError> for ApiError {
             AppError::UnknownConnector(_) => ApiError::NotFound(message),
             AppError::TooManyJobs { .. } | AppError::Queue(QueueError::TooLarge(_)) => ApiError::PayloadTooLarge(message),
             AppError::Queue(_) => ApiError::Unavailable(message),
+            AppError::TenantBusy { .. } => ApiError::Busy { code: "tenant_busy", message },
         }
     }
 }

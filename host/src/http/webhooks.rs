@@ -15,6 +15,7 @@ use std::sync::Arc;
 /// `POST /hooks/{connector}`: a platform event.
 pub async fn platform_webhook(State(app): State<Arc<App>>, Path(connector_id): Path<String>, request: Request) -> Result<Response, ApiError> {
     let connector = app.connector(&connector_id)?;
+    let _slot = app.admit_webhook(&connector.tenant)?;
     let request = to_plugin_request(request).await?;
     let translated = app.runtime.translate_in(&connector.channel, request).await.map_err(ApiError::from)?.map_err(|e| rejected(&connector, e))?;
     let mut jobs = Vec::with_capacity(translated.messages.len() + translated.direct_replies.len());
@@ -41,6 +42,7 @@ pub async fn provider_callback(
     let Some(target) = connector.callback_target(&plugin) else {
         return Err(ApiError::NotFound(format!("connector `{connector_id}` has no provider or handoff plugin `{plugin}`")));
     };
+    let _slot = app.admit_webhook(&connector.tenant)?;
     let origin = if target.plugin.name == connector.provider.plugin.name { Origin::Provider } else { Origin::Handoff };
     let request = to_plugin_request(request).await?;
     let result = app.runtime.handle_callback(target, request).await.map_err(ApiError::from)?.map_err(|e| rejected(&connector, e))?;

@@ -273,7 +273,7 @@ impl Runtime {
         call: impl for<'a> FnOnce(&'a mut Store<PluginState>) -> BoxFuture<'a, wasmtime::Result<Result<T, E>>>,
     ) -> Result<Result<T, E>, CallError> {
         let started = Instant::now();
-        let (result, denied) = self.run_in_store(binding, call).await;
+        let (result, denied) = self.run_in_store(binding, export, call).await;
         let outcome = match &result {
             _ if denied => "denied_host",
             Ok(Ok(_)) => "ok",
@@ -292,13 +292,23 @@ impl Runtime {
         result
     }
 
+    /// `translate-in` runs while the platform waits: it gets the shorter deadline.
+    fn deadline(&self, export: &str) -> Duration {
+        let call = Duration::from_millis(self.sandbox.call_timeout_ms);
+        match export {
+            "translate-in" => call.min(Duration::from_millis(self.sandbox.translate_in_timeout_ms)),
+            _ => call,
+        }
+    }
+
     /// The call itself; also says whether the plugin tried a host it may not call.
     async fn run_in_store<R>(
         &self,
         binding: &Binding,
+        export: &'static str,
         call: impl for<'a> FnOnce(&'a mut Store<PluginState>) -> BoxFuture<'a, wasmtime::Result<R>>,
     ) -> (Result<R, CallError>, bool) {
-        let timeout = Duration::from_millis(self.sandbox.call_timeout_ms);
+        let timeout = self.deadline(export);
         let mut store = Store::new(&self.engine, PluginState::new(Arc::clone(&binding.context), &self.sandbox));
         store.limiter(|state| &mut state.limits);
         store.set_hostcall_fuel(self.sandbox.max_result_bytes);
