@@ -3,18 +3,54 @@
 
 use serde_json::{Map, Value};
 
+/// How deep a key may nest, as PHP's default `max_input_nesting_level`.
+pub const MAX_NESTING: usize = 64;
+
+/// A form key nested deeper than [`MAX_NESTING`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooDeep {
+    /// The key's first segment, e.g. `data`.
+    pub key: String,
+    /// How many levels it has.
+    pub depth: usize,
+}
+
+impl std::fmt::Display for TooDeep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "form key `{}[…]` is nested {} levels deep; at most {MAX_NESTING} are accepted", self.key, self.depth)
+    }
+}
+
+impl std::error::Error for TooDeep {}
+
 /// Decode a form body into a JSON tree: `a[b][c]=v` becomes
 /// `{"a":{"b":{"c":"v"}}}`. Brackets may be percent-encoded; `+` is a space.
 /// All leaves are strings; numeric keys stay object keys (`data[BOT][55]`).
 /// `a[]=x&a[]=y` collects into an array. A key that is both a leaf and a
-/// parent keeps the nested form.
+/// parent keeps the nested form. Keys nested deeper than [`MAX_NESTING`]
+/// are dropped, as PHP drops them; [`try_decode_nested`] refuses them.
 pub fn decode_nested(body: &[u8]) -> Value {
+    decode(body, |_| Ok(())).unwrap_or_else(|never: TooDeep| unreachable!("{never}"))
+}
+
+/// [`decode_nested`], but a key nested deeper than [`MAX_NESTING`] is an
+/// error to answer with 400 (untrusted input must not drive the parser's
+/// recursion).
+pub fn try_decode_nested(body: &[u8]) -> Result<Value, TooDeep> {
+    decode(body, Err)
+}
+
+fn decode(body: &[u8], too_deep: impl Fn(TooDeep) -> Result<(), TooDeep>) -> Result<Value, TooDeep> {
     let mut root = Map::new();
     for (key, value) in form_urlencoded::parse(body) {
         let path = split_key(&key);
+        if path.len() > MAX_NESTING + 1 {
+            too_deep(TooDeep { key: path[0].clone(), depth: path.len() - 1 })?;
+            continue;
+        }
         insert(&mut root, &path, Value::String(value.into_owned()));
     }
-    Value::Object(root)
+    Ok(Value::Object(root))
 }
 
 /// Encode flat pairs as a form body.
@@ -88,6 +124,17 @@ mod tests {
     fn collects_empty_brackets_into_arrays() {
         let tree = decode_nested(b"a[]=x&a[]=y");
         assert_eq!(tree["a"], serde_json::json!(["x", "y"]));
+    }
+
+    #[test]
+    fn deeply_nested_keys_are_refused_or_dropped() {
+        let deep = format!("a{}=1&b=2", "[x]".repeat(5000));
+        let error = try_decode_nested(deep.as_bytes()).unwrap_err();
+        assert_eq!(error, TooDeep { key: "a".into(), depth: 5000 });
+        assert!(error.to_string().contains("at most 64"), "{error}");
+        assert_eq!(decode_nested(deep.as_bytes()), serde_json::json!({"b": "2"}));
+        let ok = format!("a{}=1", "[x]".repeat(MAX_NESTING));
+        assert!(try_decode_nested(ok.as_bytes()).is_ok());
     }
 
     #[test]

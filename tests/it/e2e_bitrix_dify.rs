@@ -344,6 +344,17 @@ async fn markdown_answer_is_converted_to_bbcode() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_key_nested_5000_levels_deep_is_a_400_with_a_reason() {
+    let env = env("chatflow").await;
+    let body = format!("event=ONIMBOTMESSAGEADD&data{}=1", "%5Bx%5D".repeat(5000));
+    let (status, text) = env.host.post_form(&hook(CONNECTOR), body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "body: {text}");
+    assert!(text.contains("nested 5000 levels deep"), "{text}");
+    let (status, _) = env.host.get("/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_event_is_rejected_with_a_reason() {
     let env = env("chatflow").await;
     let endpoint = env.bitrix.client_endpoint();

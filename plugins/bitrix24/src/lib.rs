@@ -110,7 +110,7 @@ switchboard_sdk::export_channel!(Bitrix24);
 fn decode_body(request: &HttpRequest) -> Result<Value, RequestError> {
     let is_json = request.headers.iter().any(|(name, value)| name == "content-type" && value.contains("json"));
     if !is_json {
-        return Ok(form::decode_nested(&request.body));
+        return form::try_decode_nested(&request.body).map_err(|e| RequestError::BadRequest(e.to_string()));
     }
     serde_json::from_slice(&request.body).map_err(|e| RequestError::BadRequest(format!("body is not valid JSON: {e}")))
 }
