@@ -28,7 +28,7 @@ pub async fn platform_webhook(State(app): State<Arc<App>>, Path(connector_id): P
         jobs.push((Job::Deliver { connector: connector.id.clone(), reply, origin: Origin::Channel }, id));
     }
     accept(&app, &connector, jobs).await?;
-    Ok(into_response(translated.response))
+    Ok(into_response(translated.response)?)
 }
 
 /// `POST /hooks/{connector}/{plugin}`: a callback from the provider or the
@@ -56,7 +56,7 @@ pub async fn provider_callback(
         })
         .collect();
     accept(&app, &connector, jobs).await?;
-    Ok(into_response(result.response))
+    Ok(into_response(result.response)?)
 }
 
 /// Record the jobs; count the webhook by outcome.
@@ -107,12 +107,61 @@ fn rejected(connector: &Connector, error: RequestError) -> ApiError {
     }
 }
 
-fn into_response(response: Option<HttpResponse>) -> Response {
-    let Some(response) = response else { return StatusCode::OK.into_response() };
-    let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
-    let mut builder = axum::http::Response::builder().status(status);
+/// Headers a plugin may not set: they belong to the connection, not to the
+/// answer (and `content-length` is computed from the body).
+const HOP_BY_HOP: &[&str] =
+    &["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "content-length"];
+
+/// The plugin's answer to the caller. A final status (200–599) only — no
+/// 1xx or `101 Switching Protocols` — and no hop-by-hop or malformed headers.
+fn into_response(response: Option<HttpResponse>) -> Result<Response, ApiError> {
+    let Some(response) = response else { return Ok(StatusCode::OK.into_response()) };
+    let status = StatusCode::from_u16(response.status).ok().filter(|s| (200..600).contains(&s.as_u16())).ok_or_else(|| ApiError::Plugin {
+        code: "plugin_bad_response",
+        message: format!("the plugin answered with status {}; only 200–599 may be sent", response.status),
+    })?;
+    let mut answer = Response::new(axum::body::Body::from(response.body));
+    *answer.status_mut() = status;
     for (name, value) in &response.headers {
-        builder = builder.header(name, value);
+        let parsed = (axum::http::HeaderName::try_from(name.as_str()), axum::http::HeaderValue::try_from(value.as_str()));
+        match parsed {
+            (Ok(name), Ok(value)) if !HOP_BY_HOP.contains(&name.as_str()) => {
+                answer.headers_mut().append(name, value);
+            }
+            _ => tracing::warn!(header = %name, "dropped a header the plugin may not set"),
+        }
     }
-    builder.body(axum::body::Body::from(response.body)).unwrap_or_else(|_| StatusCode::OK.into_response())
+    Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plugin_answer(status: u16, headers: &[(&str, &str)]) -> HttpResponse {
+        HttpResponse { status, headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(), body: b"ok".to_vec() }
+    }
+
+    #[test]
+    fn informational_and_invalid_statuses_are_refused() {
+        for status in [100, 101, 199, 600, 0] {
+            assert!(matches!(into_response(Some(plugin_answer(status, &[]))), Err(ApiError::Plugin { code: "plugin_bad_response", .. })), "{status}");
+        }
+        assert_eq!(into_response(Some(plugin_answer(204, &[]))).unwrap().status(), StatusCode::NO_CONTENT);
+    }
+
+    #[test]
+    fn hop_by_hop_and_malformed_headers_are_dropped() {
+        let headers = [
+            ("content-type", "application/json"),
+            ("Connection", "upgrade"),
+            ("upgrade", "websocket"),
+            ("transfer-encoding", "chunked"),
+            ("bad header", "x"),
+            ("x-ok", "line\r\nInjected: 1"),
+        ];
+        let answer = into_response(Some(plugin_answer(200, &headers))).unwrap();
+        let names: Vec<&str> = answer.headers().keys().map(|n| n.as_str()).collect();
+        assert_eq!(names, ["content-type"]);
+    }
 }
