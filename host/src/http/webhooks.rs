@@ -28,7 +28,7 @@ pub async fn platform_webhook(State(app): State<Arc<App>>, Path(connector_id): P
         jobs.push((Job::Deliver { connector: connector.id.clone(), reply, origin: Origin::Channel }, id));
     }
     accept(&app, &connector, jobs).await?;
-    Ok(into_response(translated.response)?)
+    into_response(translated.response)
 }
 
 /// `POST /hooks/{connector}/{plugin}`: a callback from the provider or the
@@ -56,7 +56,7 @@ pub async fn provider_callback(
         })
         .collect();
     accept(&app, &connector, jobs).await?;
-    Ok(into_response(result.response)?)
+    into_response(result.response)
 }
 
 /// Record the jobs; count the webhook by outcome.
