@@ -62,6 +62,8 @@ pub struct SandboxConfig {
     pub http_timeout_ms: u64,
     /// Largest outbound HTTP response body a plugin may read, in bytes.
     pub max_response_bytes: usize,
+    /// Outbound HTTP requests one call may start (more fail at once).
+    pub max_requests_per_call: usize,
     /// Deadline of `translate-in`, which runs while the platform waits for
     /// its HTTP answer (capped at `call_timeout_ms`).
     pub translate_in_timeout_ms: u64,
@@ -272,6 +274,7 @@ impl Default for SandboxConfig {
             max_response_bytes: 8 * 1024 * 1024,
             max_result_bytes: 1024 * 1024,
             translate_in_timeout_ms: 3000,
+            max_requests_per_call: 32,
             allow_private_networks: Vec::new(),
         }
     }

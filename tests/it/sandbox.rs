@@ -325,3 +325,28 @@ async fn a_tenant_flooding_a_slow_translate_in_gets_429s_while_another_tenant_is
     assert!(busy.iter().all(|(_, body)| body.contains("tenant_busy") && body.contains("tenant-slow")), "{busy:?}");
     assert_eq!(busy.len() + timed_out, 40, "the admitted ones stop at the translate-in deadline: {answers:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_thousand_requests_not_awaited_are_capped_per_call() {
+    let probe = Probe::start().await;
+    let bitrix = FakeBitrix::start().await;
+    let extra =
+        [("target_port", toml_string(&probe.port().to_string())), ("allowed_hosts", format!("[{}]", toml_string(&format!("http://{}", probe.host_port()))))];
+    let host = HostConfig::default()
+        .sandbox(MEMORY_LIMIT_MB, 20_000)
+        .plugin("request-flood", components::REQUEST_FLOOD)
+        .plugin("echo", components::ECHO)
+        .connector("flood", &bitrix_channel(&bitrix), &plugin_table("request-flood", &extra))
+        .connector("friendly", &bitrix_channel(&bitrix), &plugin_table("echo", &[]))
+        .start()
+        .await;
+    let p = EventParams::private(&bitrix.client_endpoint());
+    deliver(&host, "flood", bitrix_events::message_add(&p.clone().with_message("flood"))).await;
+    deliver(&host, "friendly", bitrix_events::message_add(&p.clone().with_message("hello friend"))).await;
+    let sent = bitrix.wait_for_method("imbot.message.add", 2, WAIT_RETRIES).await;
+    let texts: Vec<String> = sent.iter().map(|c| c.require("MESSAGE")).collect();
+    assert!(texts.contains(&"echo: hello friend".to_string()), "{texts:?}");
+    let flood = texts.iter().find(|t| t.starts_with("sent ")).unwrap_or_else(|| panic!("the flood call answered: {texts:?}"));
+    assert!(flood.starts_with("sent 32 of 50000"), "at most 32 requests per call: {flood}");
+    assert_eq!(probe.hit_count(), 32, "only the admitted requests reached the server");
+}

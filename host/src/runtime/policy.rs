@@ -106,6 +106,8 @@ pub struct OutboundPolicy {
     pub denied: Arc<AtomicBool>,
     /// Which resolved addresses may be connected to.
     pub network: Arc<NetworkPolicy>,
+    /// Requests this call may still start.
+    pub requests_left: usize,
 }
 
 impl OutboundPolicy {
@@ -136,6 +138,12 @@ impl WasiHttpHooks for OutboundPolicy {
         fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>> + Send> {
         drop(fut);
+        // Checked first and silently: a flood of refused requests must not flood the log.
+        if self.requests_left == 0 {
+            self.denied.store(true, Ordering::Relaxed);
+            return Box::new(async { Err(HttpError::ConnectionLimitReached) });
+        }
+        self.requests_left -= 1;
         let uri = request.uri();
         let scheme = uri.scheme_str().unwrap_or_default().to_ascii_lowercase();
         let host = uri.host().unwrap_or_default().to_string();

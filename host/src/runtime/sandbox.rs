@@ -66,6 +66,7 @@ impl PluginState {
             deferred: None,
             denied: Default::default(),
             network: Arc::clone(&context.network),
+            requests_left: limits.max_requests_per_call,
         };
         let memory_bytes = usize::try_from(limits.memory_limit_mb).unwrap_or(usize::MAX).saturating_mul(1024 * 1024);
         let limits = CallLimits::new(memory_bytes);
