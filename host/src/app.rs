@@ -34,6 +34,8 @@ pub struct App {
     /// Bearer token of the admin API; `None` disables it.
     pub admin_token: Option<String>,
     background: Mutex<Option<Background>>,
+    /// Time a client has to send a request body.
+    pub body_timeout: Duration,
     /// Webhooks being translated, per tenant.
     intake: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
@@ -75,6 +77,7 @@ impl App {
             admin_token,
             background: Mutex::new(None),
             intake: Mutex::new(HashMap::new()),
+            body_timeout: Duration::from_millis(config.server.body_timeout_ms),
         }))
     }
 

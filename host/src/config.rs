@@ -38,6 +38,9 @@ pub struct Config {
     /// Retries of failing provider calls.
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Limits of the HTTP server against slow and abusive clients.
+    #[serde(default)]
+    pub server: ServerConfig,
     /// Bearer token for the admin API (`/admin/...`); the API is off without it.
     #[serde(default)]
     pub admin_token: Option<String>,
@@ -104,6 +107,24 @@ pub struct QueueConfig {
     pub shutdown_grace_seconds: u64,
     /// Prefix of every queue key in Redis; instances sharing work use the same.
     pub namespace: String,
+}
+
+/// The HTTP server's limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Time a client has to send the request line and headers, in ms.
+    pub header_timeout_ms: u64,
+    /// Time a client has to send the request body, in ms.
+    pub body_timeout_ms: u64,
+    /// Connections open at once; more get one 503 and are closed.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self { header_timeout_ms: 10_000, body_timeout_ms: 10_000, max_connections: 10_000 }
+    }
 }
 
 /// How failed jobs are retried (timeouts, 5xx, 429, rate limits).
@@ -359,6 +380,11 @@ impl Config {
         ensure!(is_slug(&queue.namespace), "`queue.namespace` must use only a-z, 0-9, `-` and `_`");
         ensure!(self.sandbox.memory_limit_mb >= 2, "`sandbox.memory_limit_mb` must be at least 2");
         ensure!(self.sandbox.call_timeout_ms > 0, "`sandbox.call_timeout_ms` must be positive");
+        ensure!(
+            self.server.header_timeout_ms > 0 && self.server.body_timeout_ms > 0,
+            "`server.header_timeout_ms` and `server.body_timeout_ms` must be positive"
+        );
+        ensure!(self.server.max_connections > 0, "`server.max_connections` must be at least 1");
         ensure!(self.sandbox.translate_in_timeout_ms > 0, "`sandbox.translate_in_timeout_ms` must be positive");
         ensure!(self.sandbox.max_result_bytes >= 64 * 1024, "`sandbox.max_result_bytes` must be at least 65536");
         crate::runtime::NetworkPolicy::parse(&self.sandbox.allow_private_networks).map_err(|e| anyhow::anyhow!("`sandbox.allow_private_networks`: {e}"))?;

@@ -5,6 +5,7 @@ use crate::config::Config;
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -25,7 +26,14 @@ impl Server {
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let router = crate::http::router(Arc::clone(&app));
-        let task = tokio::spawn(async move { axum::serve(listener, router).with_graceful_shutdown(async { drop(stopped.await) }).await });
+        let limits = crate::http::serve::ServerLimits {
+            header_timeout: Duration::from_millis(config.server.header_timeout_ms),
+            max_connections: config.server.max_connections,
+        };
+        let task = tokio::spawn(async move {
+            crate::http::serve::serve(listener, router, limits, async { drop(stopped.await) }).await;
+            Ok(())
+        });
         tracing::info!(%local_addr, store = %crate::store::describe(&config.store), connectors = config.connectors.len(), "switchboard listening");
         Ok(Self { app, local_addr, stop, task })
     }

@@ -4,6 +4,7 @@
 
 mod botone;
 mod e2e_bitrix_dify;
+mod edge;
 mod livechat;
 mod messenger;
 mod reliability;

@@ -122,6 +122,8 @@ pub struct HostConfig {
     pub memory_limit_mb: u32,
     /// `[sandbox] call_timeout_ms`.
     pub call_timeout_ms: u64,
+    /// Extra TOML (whole tables such as `[server]`), rendered before the connectors.
+    pub extra_toml: Vec<String>,
     /// Extra `key = value` lines of the `[sandbox]` table.
     pub sandbox_lines: Vec<String>,
     /// `[sandbox] allow_private_networks`: loopback by default, because
@@ -150,6 +152,7 @@ impl Default for HostConfig {
             call_timeout_ms: 2000,
             private_networks: vec!["127.0.0.0/8".into()],
             sandbox_lines: Vec::new(),
+            extra_toml: Vec::new(),
             plugins: Vec::new(),
             retry_attempts: 3,
             retry_backoff_ms: 50,
@@ -212,6 +215,12 @@ impl HostConfig {
         self
     }
 
+    /// Add raw TOML (e.g. a `[server]` table).
+    pub fn toml(mut self, text: &str) -> Self {
+        self.extra_toml.push(text.to_string());
+        self
+    }
+
     /// Add a `key = value` line to the `[sandbox]` table.
     pub fn sandbox_line(mut self, line: &str) -> Self {
         self.sandbox_lines.push(line.to_string());
@@ -254,6 +263,11 @@ impl HostConfig {
         out.push_str("\n[queue]\npoll_interval_ms = 20\n");
         for line in &self.queue {
             out.push_str(line);
+            out.push('\n');
+        }
+        for text in &self.extra_toml {
+            out.push('\n');
+            out.push_str(text);
             out.push('\n');
         }
         if !self.plugins.is_empty() {

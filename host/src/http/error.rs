@@ -23,6 +23,8 @@ pub enum ApiError {
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
+    RequestTimeout(String),
+    #[error("{0}")]
     Unavailable(String),
     /// The caller should retry after a moment (429 with `Retry-After`).
     #[error("{message}")]
@@ -42,6 +44,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Busy { code, .. } => (StatusCode::TOO_MANY_REQUESTS, code),
             ApiError::Plugin { code: code @ ("plugin_timeout" | "plugin_memory_limit"), .. } => (StatusCode::SERVICE_UNAVAILABLE, code),

@@ -9,6 +9,7 @@
 mod admin;
 mod error;
 mod health;
+pub mod serve;
 mod webhooks;
 
 pub use error::ApiError;

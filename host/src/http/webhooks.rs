@@ -16,7 +16,7 @@ use std::sync::Arc;
 pub async fn platform_webhook(State(app): State<Arc<App>>, Path(connector_id): Path<String>, request: Request) -> Result<Response, ApiError> {
     let connector = app.connector(&connector_id)?;
     let _slot = app.admit_webhook(&connector.tenant)?;
-    let request = to_plugin_request(request).await?;
+    let request = to_plugin_request(request, app.body_timeout).await?;
     let translated = app.runtime.translate_in(&connector.channel, request).await.map_err(ApiError::from)?.map_err(|e| rejected(&connector, e))?;
     let mut jobs = Vec::with_capacity(translated.messages.len() + translated.direct_replies.len());
     for message in translated.messages {
@@ -44,7 +44,7 @@ pub async fn provider_callback(
     };
     let _slot = app.admit_webhook(&connector.tenant)?;
     let origin = if target.plugin.name == connector.provider.plugin.name { Origin::Provider } else { Origin::Handoff };
-    let request = to_plugin_request(request).await?;
+    let request = to_plugin_request(request, app.body_timeout).await?;
     let result = app.runtime.handle_callback(target, request).await.map_err(ApiError::from)?.map_err(|e| rejected(&connector, e))?;
     let jobs = result
         .replies
@@ -78,10 +78,11 @@ fn count_webhook(connector: &Connector, outcome: &'static str, reason: &'static 
 }
 
 /// The request as plugins see it (header names are already lower-case).
-async fn to_plugin_request(request: Request) -> Result<HttpRequest, ApiError> {
+async fn to_plugin_request(request: Request, timeout: std::time::Duration) -> Result<HttpRequest, ApiError> {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, super::MAX_BODY_BYTES)
+    let body = tokio::time::timeout(timeout, axum::body::to_bytes(body, super::MAX_BODY_BYTES))
         .await
+        .map_err(|_| ApiError::RequestTimeout(format!("the request body did not arrive within {timeout:?}")))?
         .map_err(|e| ApiError::BadRequest(format!("cannot read the request body (at most {} bytes): {e}", super::MAX_BODY_BYTES)))?;
     let uri = &parts.uri;
     Ok(HttpRequest {
