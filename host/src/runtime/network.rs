@@ -102,50 +102,47 @@ impl NetworkPolicy {
 
 /// A globally routable unicast address.
 pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(ip) => is_public_v4(ip),
-        IpAddr::V6(ip) => is_public_v6(ip),
-    }
+    !RESERVED.iter().any(|net| net.contains(ip))
 }
 
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    const RESERVED: &[(&str, u8)] = &[
-        ("0.0.0.0", 8),       // "this network", unspecified
-        ("10.0.0.0", 8),      // private
-        ("100.64.0.0", 10),   // CGNAT
-        ("127.0.0.0", 8),     // loopback
-        ("169.254.0.0", 16),  // link-local, cloud metadata
-        ("172.16.0.0", 12),   // private
-        ("192.0.0.0", 24),    // IETF protocol assignments
-        ("192.0.2.0", 24),    // documentation
-        ("192.88.99.0", 24),  // 6to4 relay anycast
-        ("192.168.0.0", 16),  // private
-        ("198.18.0.0", 15),   // benchmarking
-        ("198.51.100.0", 24), // documentation
-        ("203.0.113.0", 24),  // documentation
-        ("224.0.0.0", 4),     // multicast
-        ("240.0.0.0", 4),     // reserved, broadcast
-    ];
-    !RESERVED.iter().any(|(net, prefix)| IpNet { addr: IpAddr::V4(net.parse().expect("a valid network")), prefix: *prefix }.contains(IpAddr::V4(ip)))
+const fn v4(octets: [u8; 4], prefix: u8) -> IpNet {
+    IpNet { addr: IpAddr::V4(Ipv4Addr::new(octets[0], octets[1], octets[2], octets[3])), prefix }
 }
 
-fn is_public_v6(ip: Ipv6Addr) -> bool {
-    const RESERVED: &[(&str, u8)] = &[
-        ("::", 96),          // unspecified, loopback, IPv4-compatible
-        ("::ffff:0:0", 96),  // IPv4-mapped
-        ("64:ff9b::", 96),   // NAT64 (could reach any IPv4 address)
-        ("64:ff9b:1::", 48), // local NAT64
-        ("100::", 64),       // discard
-        ("2001::", 23),      // IETF protocol assignments (Teredo, ORCHID, …)
-        ("2001:db8::", 32),  // documentation
-        ("2002::", 16),      // 6to4 (embeds an IPv4 address)
-        ("fc00::", 7),       // unique local
-        ("fe80::", 10),      // link-local
-        ("fec0::", 10),      // site-local (deprecated)
-        ("ff00::", 8),       // multicast
-    ];
-    !RESERVED.iter().any(|(net, prefix)| IpNet { addr: IpAddr::V6(net.parse().expect("a valid network")), prefix: *prefix }.contains(IpAddr::V6(ip)))
+const fn v6(segments: [u16; 3], prefix: u8) -> IpNet {
+    IpNet { addr: IpAddr::V6(Ipv6Addr::new(segments[0], segments[1], segments[2], 0, 0, 0, 0, 0)), prefix }
 }
+
+/// Networks that are not the public internet.
+const RESERVED: &[IpNet] = &[
+    v4([0, 0, 0, 0], 8),                                                                // "this network", unspecified
+    v4([10, 0, 0, 0], 8),                                                               // private
+    v4([100, 64, 0, 0], 10),                                                            // CGNAT
+    v4([127, 0, 0, 0], 8),                                                              // loopback
+    v4([169, 254, 0, 0], 16),                                                           // link-local, cloud metadata
+    v4([172, 16, 0, 0], 12),                                                            // private
+    v4([192, 0, 0, 0], 24),                                                             // IETF protocol assignments
+    v4([192, 0, 2, 0], 24),                                                             // documentation
+    v4([192, 88, 99, 0], 24),                                                           // 6to4 relay anycast
+    v4([192, 168, 0, 0], 16),                                                           // private
+    v4([198, 18, 0, 0], 15),                                                            // benchmarking
+    v4([198, 51, 100, 0], 24),                                                          // documentation
+    v4([203, 0, 113, 0], 24),                                                           // documentation
+    v4([224, 0, 0, 0], 4),                                                              // multicast
+    v4([240, 0, 0, 0], 4),                                                              // reserved, broadcast
+    v6([0, 0, 0], 96),                                                                  // ::/96: unspecified, loopback, IPv4-compatible
+    IpNet { addr: IpAddr::V6(Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0)), prefix: 96 }, // IPv4-mapped
+    v6([0x64, 0xff9b, 0], 96),                                                          // NAT64 (could reach any IPv4 address)
+    v6([0x64, 0xff9b, 1], 48),                                                          // local NAT64
+    v6([0x100, 0, 0], 64),                                                              // discard
+    v6([0x2001, 0, 0], 23),                                                             // IETF protocol assignments (Teredo, ORCHID, …)
+    v6([0x2001, 0xdb8, 0], 32),                                                         // documentation
+    v6([0x2002, 0, 0], 16),                                                             // 6to4 (embeds an IPv4 address)
+    v6([0xfc00, 0, 0], 7),                                                              // unique local
+    v6([0xfe80, 0, 0], 10),                                                             // link-local
+    v6([0xfec0, 0, 0], 10),                                                             // site-local (deprecated)
+    v6([0xff00, 0, 0], 8),                                                              // multicast
+];
 
 #[cfg(test)]
 mod tests {
