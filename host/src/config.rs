@@ -286,6 +286,13 @@ mod defaults {
     }
 }
 
+impl SandboxConfig {
+    /// The per-call memory cap in bytes.
+    pub fn memory_limit_bytes(&self) -> usize {
+        usize::try_from(self.memory_limit_mb).unwrap_or(usize::MAX).saturating_mul(1024 * 1024)
+    }
+}
+
 impl Default for SandboxConfig {
     fn default() -> Self {
         Self {

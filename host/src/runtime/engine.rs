@@ -6,10 +6,6 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// How often the epoch advances: running guests yield and check their deadline this often.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Largest linear memory any plugin may be configured with (per-call caps
-/// are lower and enforced by the store limiter).
-const MAX_MEMORY_BYTES: usize = 512 * 1024 * 1024;
-
 /// The wasm stack of one call: deep recursion traps here, cleanly.
 pub const MAX_WASM_STACK_BYTES: usize = 512 * 1024;
 
@@ -28,24 +24,32 @@ const DECOMMIT_BATCH: usize = 32;
 const WEBHOOK_HEADROOM: u32 = 256;
 
 /// Build the engine: async support, epoch interruption for deadlines, and
-/// the pooling allocator, sized for `max_in_flight` concurrent jobs, when
-/// the machine can reserve its address space.
-pub fn build_engine(max_in_flight: usize) -> anyhow::Result<Engine> {
+/// the pooling allocator, sized for `max_in_flight` concurrent jobs with no
+/// memory larger than the call's cap, when the machine can reserve its
+/// address space. Without the pool the same bounds still hold: each call's
+/// store limiter (`limits.rs`) enforces them.
+pub fn build_engine(max_in_flight: usize, memory_bytes: usize) -> anyhow::Result<Engine> {
     let instances = u32::try_from(max_in_flight).unwrap_or(u32::MAX).saturating_add(WEBHOOK_HEADROOM);
-    match Engine::new(&config(Some(instances))) {
+    match Engine::new(&config(Some(Pool { instances, memory_bytes }))) {
         Ok(engine) => Ok(engine),
         Err(error) => {
-            tracing::warn!(%error, "pooling allocator unavailable; falling back to on-demand instance allocation");
+            tracing::warn!(%error, "pooling allocator unavailable; allocating instances on demand (the per-call limits still apply)");
             Engine::new(&config(None)).map_err(anyhow::Error::from)
         }
     }
     .inspect(start_epoch_ticker)
 }
 
-fn config(pool_instances: Option<u32>) -> Config {
+/// The shape of the instance pool.
+struct Pool {
+    instances: u32,
+    memory_bytes: usize,
+}
+
+fn config(pool: Option<Pool>) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true).epoch_interruption(true).max_wasm_stack(MAX_WASM_STACK_BYTES).async_stack_size(ASYNC_STACK_BYTES);
-    if let Some(instances) = pool_instances {
+    if let Some(Pool { instances, memory_bytes }) = pool {
         // A Rust plugin component holds a few core instances (the guest,
         // the WASI adapter shims) and one or two memories and tables.
         let mut pool = PoolingAllocationConfig::default();
@@ -54,7 +58,7 @@ fn config(pool_instances: Option<u32>) -> Config {
             .total_memories(instances.saturating_mul(2))
             .total_tables(instances.saturating_mul(2))
             .total_stacks(instances)
-            .max_memory_size(MAX_MEMORY_BYTES)
+            .max_memory_size(memory_bytes)
             // The same bounds as each call's limiter (`limits.rs`), so a
             // component that asks for more fails at instantiation, cleanly.
             .max_core_instances_per_component(super::limits::MAX_INSTANCES as u32)
@@ -87,4 +91,28 @@ fn start_epoch_ticker(engine: &Engine) {
             }
         })
         .expect("spawning the epoch ticker thread");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::{Module, Store};
+
+    const MIB: usize = 1024 * 1024;
+
+    /// Instantiate a module with one memory of `pages` 64 KiB pages in a
+    /// store without any limiter: only the engine's own bounds apply.
+    fn instantiate_unlimited(engine: &Engine, pages: u32) -> wasmtime::Result<()> {
+        let module = Module::new(engine, wat::parse_str(format!("(module (memory {pages}))"))?)?;
+        let mut store = Store::new(engine, ());
+        wasmtime::Instance::new(&mut store, &module, &[]).map(drop)
+    }
+
+    #[test]
+    fn the_pool_holds_no_memory_larger_than_the_call_cap() {
+        let engine = Engine::new(&config(Some(Pool { instances: 2, memory_bytes: 4 * MIB }))).expect("a two-slot pool fits any machine");
+        instantiate_unlimited(&engine, 64).expect("4 MiB is within the cap");
+        let error = instantiate_unlimited(&engine, 65).unwrap_err();
+        assert!(format!("{error:#}").contains("memory"), "{error:#}");
+    }
 }

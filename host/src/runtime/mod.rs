@@ -95,7 +95,7 @@ impl Runtime {
     /// Create a runtime with no plugins, sharing the process-wide engine.
     /// A runtime whose engine can run `max_in_flight` jobs at once.
     pub fn new(sandbox: SandboxConfig, max_in_flight: usize) -> anyhow::Result<Self> {
-        let engine = shared_engine(max_in_flight)?;
+        let engine = shared_engine(max_in_flight, sandbox.memory_limit_bytes())?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -390,28 +390,39 @@ fn log_captured_output(context: &PluginContext, output: &str) {
     }
 }
 
-/// The process-wide engine: compiled code and the epoch ticker are shared
-/// by every runtime in the process (tests start many servers).
-/// The first runtime's `max_in_flight` sizes the pool.
-fn shared_engine(max_in_flight: usize) -> anyhow::Result<Engine> {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    if let Some(engine) = ENGINE.get() {
+/// The process-wide engines, one per pool shape (instances, memory cap):
+/// compiled code and the epoch ticker are shared by every runtime in the
+/// process that asks for the same shape (tests start many servers; a
+/// production process has exactly one).
+fn shared_engine(max_in_flight: usize, memory_bytes: usize) -> anyhow::Result<Engine> {
+    static ENGINES: OnceLock<Mutex<HashMap<(usize, usize), Engine>>> = OnceLock::new();
+    let mut engines = ENGINES.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(engine) = engines.get(&(max_in_flight, memory_bytes)) {
         return Ok(engine.clone());
     }
-    let engine = engine::build_engine(max_in_flight)?;
-    Ok(ENGINE.get_or_init(|| engine).clone())
+    let engine = engine::build_engine(max_in_flight, memory_bytes)?;
+    engines.insert((max_in_flight, memory_bytes), engine.clone());
+    Ok(engine)
 }
 
-/// Compile once per distinct component bytes within the process. The lock is
-/// held while compiling so concurrent loads of one plugin compile it once
-/// (compilation itself runs on all cores).
+/// Compile once per distinct component bytes and engine within the process.
+/// The lock is held while compiling so concurrent loads of one plugin
+/// compile it once (compilation itself runs on all cores).
 fn compile_cached(engine: &Engine, wasm: &[u8]) -> anyhow::Result<Component> {
-    static CACHE: OnceLock<Mutex<HashMap<Vec<u8>, Component>>> = OnceLock::new();
+    static CACHE: OnceLock<Mutex<Vec<(Engine, HashMap<Vec<u8>, Component>)>>> = OnceLock::new();
     let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(component) = cache.get(wasm) {
+    let index = match cache.iter().position(|(cached, _)| Engine::same(cached, engine)) {
+        Some(index) => index,
+        None => {
+            cache.push((engine.clone(), HashMap::new()));
+            cache.len() - 1
+        }
+    };
+    let components = &mut cache[index].1;
+    if let Some(component) = components.get(wasm) {
         return Ok(component.clone());
     }
     let component = Component::new(engine, wasm)?;
-    cache.insert(wasm.to_vec(), component.clone());
+    components.insert(wasm.to_vec(), component.clone());
     Ok(component)
 }

@@ -68,8 +68,7 @@ impl PluginState {
             network: Arc::clone(&context.network),
             requests_left: limits.max_requests_per_call,
         };
-        let memory_bytes = usize::try_from(limits.memory_limit_mb).unwrap_or(usize::MAX).saturating_mul(1024 * 1024);
-        let limits = CallLimits::new(memory_bytes);
+        let limits = CallLimits::new(limits.memory_limit_bytes());
         Self { context, wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), policy, limits, output, log_lines: 0 }
     }
 
