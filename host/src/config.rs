@@ -74,6 +74,12 @@ pub struct SandboxConfig {
     /// its result, or the arguments of one host call (`log`, `state-set`,
     /// HTTP writes). Counts every copy, so aliased data cannot amplify.
     pub max_result_bytes: usize,
+    /// Keys one plugin may keep in state for one connector.
+    pub max_state_keys: u64,
+    /// Bytes (keys plus values) one plugin may keep in state for one connector.
+    pub max_state_bytes: u64,
+    /// Longest lifetime of a state entry; longer TTLs are cut to this.
+    pub max_state_ttl_seconds: u64,
     /// Non-public networks plugins may reach (CIDR, e.g. `10.0.0.0/8`);
     /// loopback, private, link-local and other internal addresses are
     /// refused otherwise.
@@ -303,6 +309,9 @@ impl Default for SandboxConfig {
             max_result_bytes: 1024 * 1024,
             translate_in_timeout_ms: 3000,
             max_requests_per_call: 32,
+            max_state_keys: 100_000,
+            max_state_bytes: 64 * 1024 * 1024,
+            max_state_ttl_seconds: 30 * 24 * 3600,
             allow_private_networks: Vec::new(),
         }
     }

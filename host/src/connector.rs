@@ -2,7 +2,7 @@
 //! bound to its plugin, settings and state scope.
 
 use crate::config::{Config, ConnectorConfig, PluginSection, RoutingConfig};
-use crate::runtime::{AllowList, Binding, NetworkPolicy, OutboundLimiter, PluginContext, RateLimit, Runtime};
+use crate::runtime::{AllowList, Binding, NetworkPolicy, OutboundLimiter, PluginContext, RateLimit, Runtime, StateQuota};
 use crate::store::{Scope, StateStore};
 use anyhow::{Context, bail};
 use std::collections::HashMap;
@@ -84,6 +84,7 @@ fn plugin_context(connector: &ConnectorConfig, section: &PluginSection, config: 
         settings,
         state,
         default_ttl: Duration::from_secs(u64::from(config.state_ttl_seconds)),
+        state_quota: StateQuota::from_config(&config.sandbox),
         outbound,
         rate_limit,
         network: Arc::new(NetworkPolicy::parse(&config.sandbox.allow_private_networks).map_err(anyhow::Error::msg)?),

@@ -350,3 +350,47 @@ async fn fifty_thousand_requests_not_awaited_are_capped_per_call() {
     assert!(flood.starts_with("sent 32 of 50000"), "at most 32 requests per call: {flood}");
     assert_eq!(probe.hit_count(), 32, "only the admitted requests reached the server");
 }
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_flood_stops_at_the_scope_quota_with_its_ttl_cut() {
+    let bitrix = FakeBitrix::start().await;
+    let channel = bitrix_channel(&bitrix);
+    // A fresh connector id: Redis keeps what earlier runs stored.
+    let flood = format!("flood{}", bitrix_events::unique_message_id());
+    let mut config = HostConfig::default()
+        .sandbox(MEMORY_LIMIT_MB, 20_000)
+        .sandbox_line("max_state_bytes = 1048576")
+        .sandbox_line("max_state_ttl_seconds = 3600")
+        .plugin("state-flood", components::STATE_FLOOD)
+        .plugin("echo", components::ECHO)
+        .connector(&flood, &channel, &plugin_table("state-flood", &[]))
+        .connector("friendly", &channel, &plugin_table("echo", &[]));
+    config.store = redis_url();
+    let host = config.start().await;
+    let p = EventParams::private(&bitrix.client_endpoint());
+    deliver(&host, &flood, bitrix_events::message_add(&p.clone().with_message("fill it"))).await;
+    deliver(&host, "friendly", bitrix_events::message_add(&p.clone().with_message("hello friend"))).await;
+
+    let sent = bitrix.wait_for_method("imbot.message.add", 2, WAIT).await;
+    let mut messages: Vec<String> = sent.iter().map(|c| c.require("MESSAGE")).collect();
+    messages.sort();
+    // 16 values of 64 KiB and their keys are just over 1 MiB.
+    assert_eq!(
+        messages,
+        ["echo: hello friend", "stored 15, then: state rejected: state quota exceeded: at most 1048576 bytes of keys and values per plugin and connector"]
+    );
+
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("sb:default:{flood}:state-flood:*")).query_async(&mut redis).await.unwrap();
+    assert_eq!(keys.len(), 15, "{keys:?}");
+    for key in keys {
+        let ttl_ms: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut redis).await.unwrap();
+        assert!((3_500_000..=3_600_000).contains(&ttl_ms), "{key} lives {ttl_ms} ms; asked for ten years, the ceiling is one hour");
+        let _: () = redis::cmd("DEL").arg(&key).query_async(&mut redis).await.unwrap();
+    }
+}

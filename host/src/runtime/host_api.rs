@@ -47,8 +47,9 @@ impl host::Host for PluginState {
     async fn state_set(&mut self, key: String, value: Vec<u8>, ttl_seconds: u32) -> wasmtime::Result<Result<(), StateError>> {
         let context = &self.context;
         let ttl = if ttl_seconds == 0 { context.default_ttl } else { Duration::from_secs(u64::from(ttl_seconds)) };
+        let ttl = ttl.min(context.state_quota.max_ttl);
         Ok(match context.scope.key(&key) {
-            Ok(key) => bounded(context.state.set(&key, &value, ttl)).await,
+            Ok(key) => bounded(context.state.set_within(&context.scope.prefix(), &key, &value, ttl, context.state_quota.quota)).await,
             Err(error) => Err(error),
         }
         .map_err(into_wit))
@@ -57,7 +58,7 @@ impl host::Host for PluginState {
     async fn state_delete(&mut self, key: String) -> wasmtime::Result<Result<(), StateError>> {
         let context = &self.context;
         Ok(match context.scope.key(&key) {
-            Ok(key) => bounded(context.state.delete(&key)).await,
+            Ok(key) => bounded(context.state.delete_within(&context.scope.prefix(), &key)).await,
             Err(error) => Err(error),
         }
         .map_err(into_wit))
@@ -77,6 +78,7 @@ fn into_wit(error: StoreError) -> StateError {
             StateError::Unavailable("state store unavailable".into())
         }
         StoreError::Invalid(message) => StateError::Invalid(message),
+        quota @ StoreError::QuotaExceeded(_) => StateError::Invalid(quota.to_string()),
     }
 }
 

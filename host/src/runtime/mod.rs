@@ -14,7 +14,7 @@ mod send;
 pub use network::{IpNet, NetworkPolicy};
 pub use policy::AllowList;
 pub use rate_limit::{OutboundLimiter, RateLimit};
-pub use sandbox::PluginContext;
+pub use sandbox::{PluginContext, StateQuota};
 
 use crate::bindings::{
     AddressedReply, CallbackResult, ChannelPluginPre, ConversationEvent, ConversationRef, HandoffPluginPre, HttpRequest, InboundMessage, OutboundMessage,

@@ -23,11 +23,29 @@ pub struct PluginContext {
     pub settings: BTreeMap<String, String>,
     pub state: Arc<dyn StateStore>,
     pub default_ttl: Duration,
+    pub state_quota: StateQuota,
     pub outbound: Arc<super::AllowList>,
     /// Which addresses outbound requests may reach.
     pub network: Arc<super::NetworkPolicy>,
     /// Leaky buckets per destination, when the settings ask for them.
     pub rate_limit: Option<Arc<super::OutboundLimiter>>,
+}
+
+/// How much state one plugin may keep for its connector, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct StateQuota {
+    pub quota: crate::store::Quota,
+    /// Longer TTLs asked for are cut to this.
+    pub max_ttl: Duration,
+}
+
+impl StateQuota {
+    pub fn from_config(sandbox: &crate::config::SandboxConfig) -> Self {
+        Self {
+            quota: crate::store::Quota { max_keys: sandbox.max_state_keys, max_bytes: sandbox.max_state_bytes },
+            max_ttl: Duration::from_secs(sandbox.max_state_ttl_seconds),
+        }
+    }
 }
 
 /// Store data of one plugin call.

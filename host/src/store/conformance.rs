@@ -47,11 +47,52 @@ async fn scopes_are_isolated(store: &dyn StateStore) {
     assert!(a.key(&"k".repeat(MAX_KEY_BYTES + 1)).is_err());
 }
 
+async fn quotas_bound_each_scope(store: &dyn StateStore) {
+    let scope = Scope { tenant: unique("quota").replace(':', "-"), connector: "support".into(), plugin: "dify".into() };
+    let other = Scope { plugin: "typebot".into(), ..scope.clone() };
+    let prefix = scope.prefix();
+    let quota = Quota { max_keys: 3, max_bytes: 300 };
+    let ttl = Duration::from_secs(60);
+    let key = |n: u32| scope.key(&format!("k{n}")).unwrap();
+    for n in 0..3 {
+        store.set_within(&prefix, &key(n), b"v", ttl, quota).await.unwrap();
+    }
+    let refused = store.set_within(&prefix, &key(3), b"v", ttl, quota).await;
+    assert!(matches!(refused, Err(StoreError::QuotaExceeded(ref m)) if m.contains("3 keys")), "{refused:?}");
+    assert_eq!(store.get(&key(3)).await.unwrap(), None, "a refused write stores nothing");
+    store.set_within(&prefix, &key(0), b"replaced", ttl, quota).await.expect("replacing a key does not add one");
+    store.set_within(&other.prefix(), &other.key("k9").unwrap(), b"v", ttl, quota).await.expect("another scope has its own quota");
+
+    store.delete_within(&prefix, &key(1)).await.unwrap();
+    store.set_within(&prefix, &key(3), b"v", ttl, quota).await.expect("a deleted key gives its share back");
+
+    let big = vec![b'x'; 290];
+    let refused = store.set_within(&prefix, &key(0), &big, ttl, quota).await;
+    assert!(matches!(refused, Err(StoreError::QuotaExceeded(ref m)) if m.contains("300 bytes")), "{refused:?}");
+
+    // Entries that expired give their share back (once purged, where the
+    // backend does not expire by itself).
+    store.delete_within(&prefix, &key(3)).await.unwrap();
+    store.set_within(&prefix, &key(4), b"v", Duration::from_millis(100), quota).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    store.purge_expired().await.unwrap();
+    store.set_within(&prefix, &key(5), b"v", ttl, quota).await.expect("an expired entry no longer counts");
+}
+
+#[test]
+fn a_key_names_its_scope() {
+    let scope = Scope { tenant: "acme".into(), connector: "support".into(), plugin: "dify".into() };
+    assert_eq!(scope_of(&scope.key("conversation:a:b").unwrap()), Some("sb:acme:support:dify:"));
+    assert_eq!(scope_of("sb:acme:support"), None);
+    assert_eq!(scope_of("other:a:b:c:d"), None);
+}
+
 async fn suite(store: &dyn StateStore) {
     round_trip(store).await;
     expiry(store).await;
     limits(store).await;
     scopes_are_isolated(store).await;
+    quotas_bound_each_scope(store).await;
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
-use super::{StateStore, StoreError, check_value, expiry_ms, now_ms};
+use super::{Quota, StateStore, StoreError, check_value, entry_bytes, expiry_ms, now_ms, scope_of};
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase as _, TableDefinition, WriteTransaction};
+use redb::{Database, ReadableDatabase as _, ReadableTable as _, Table, TableDefinition, WriteTransaction};
 use std::any::Any;
 use std::path::Path;
 use std::sync::Arc;
@@ -10,6 +10,10 @@ use tokio::sync::oneshot;
 
 /// key → (expiry in ms since the Unix epoch, value)
 const ENTRIES: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("state");
+
+/// scope prefix → (keys, bytes) of the entries stored with `set_within`.
+/// Expired entries count until [`EmbeddedStore::purge_expired`] removes them.
+const USAGE: TableDefinition<&str, (u64, u64)> = TableDefinition::new("state_usage");
 
 /// Write transactions waiting at most this many to share one commit.
 const MAX_GROUP: usize = 512;
@@ -134,7 +138,11 @@ pub struct EmbeddedStore {
 impl EmbeddedStore {
     /// The state tables in `redb`.
     pub async fn open(redb: Redb) -> Result<Self, StoreError> {
-        redb.write(|txn| txn.open_table(ENTRIES).map(drop).map_err(failed)).await?;
+        redb.write(|txn| {
+            txn.open_table(ENTRIES).map_err(failed)?;
+            txn.open_table(USAGE).map(drop).map_err(failed)
+        })
+        .await?;
         Ok(Self { redb })
     }
 
@@ -144,7 +152,16 @@ impl EmbeddedStore {
         self.redb
             .write(move |txn| {
                 let mut table = txn.open_table(ENTRIES).map_err(failed)?;
-                let removed = table.extract_if(|_, (expires, _)| expires <= now).map_err(failed)?.count();
+                let mut usage = txn.open_table(USAGE).map_err(failed)?;
+                let mut removed = 0;
+                for entry in table.extract_if(|_, (expires, _)| expires <= now).map_err(failed)? {
+                    let (key, value) = entry.map_err(failed)?;
+                    let (key, (_, value)) = (key.value(), value.value());
+                    if let Some(scope) = scope_of(key) {
+                        release(&mut usage, scope, entry_bytes(key, value.len()))?;
+                    }
+                    removed += 1;
+                }
                 Ok(removed)
             })
             .await
@@ -188,6 +205,42 @@ impl StateStore for EmbeddedStore {
             .await
     }
 
+    async fn set_within(&self, scope: &str, key: &str, value: &[u8], ttl: Duration, quota: Quota) -> Result<(), StoreError> {
+        check_value(value)?;
+        let (scope, key, value, expires) = (scope.to_string(), key.to_string(), value.to_vec(), expiry_ms(ttl));
+        self.redb
+            .write(move |txn| {
+                let mut table = txn.open_table(ENTRIES).map_err(failed)?;
+                let mut usage = txn.open_table(USAGE).map_err(failed)?;
+                let replaced = table.get(key.as_str()).map_err(failed)?.map(|old| entry_bytes(&key, old.value().1.len()));
+                let (keys, bytes) = usage.get(scope.as_str()).map_err(failed)?.map(|used| used.value()).unwrap_or_default();
+                let (keys, bytes) = match replaced {
+                    Some(old) => (keys, bytes.saturating_sub(old)),
+                    None => (keys + 1, bytes),
+                };
+                let bytes = bytes + entry_bytes(&key, value.len());
+                quota.admits(keys, bytes)?;
+                table.insert(key.as_str(), (expires, value.as_slice())).map_err(failed)?;
+                usage.insert(scope.as_str(), (keys, bytes)).map_err(failed)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn delete_within(&self, scope: &str, key: &str) -> Result<(), StoreError> {
+        let (scope, key) = (scope.to_string(), key.to_string());
+        self.redb
+            .write(move |txn| {
+                let mut table = txn.open_table(ENTRIES).map_err(failed)?;
+                let removed = table.remove(key.as_str()).map_err(failed)?.map(|old| entry_bytes(&key, old.value().1.len()));
+                if let Some(bytes) = removed {
+                    release(&mut txn.open_table(USAGE).map_err(failed)?, &scope, bytes)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.redb.read(|_| Ok(())).await
     }
@@ -195,4 +248,17 @@ impl StateStore for EmbeddedStore {
     async fn purge_expired(&self) -> Result<usize, StoreError> {
         EmbeddedStore::purge_expired(self).await
     }
+}
+
+/// Give one entry's share of `scope`'s quota back.
+fn release(usage: &mut Table<&str, (u64, u64)>, scope: &str, bytes: u64) -> Result<(), StoreError> {
+    let Some((keys, used)) = usage.get(scope).map_err(failed)?.map(|used| used.value()) else {
+        return Ok(());
+    };
+    if keys <= 1 {
+        usage.remove(scope).map_err(failed)?;
+    } else {
+        usage.insert(scope, (keys - 1, used.saturating_sub(bytes))).map_err(failed)?;
+    }
+    Ok(())
 }

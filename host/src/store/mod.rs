@@ -35,6 +35,38 @@ pub enum StoreError {
     /// The key or value was rejected.
     #[error("invalid state entry: {0}")]
     Invalid(String),
+    /// The scope would hold more than its quota allows.
+    #[error("state quota exceeded: {0}")]
+    QuotaExceeded(String),
+}
+
+/// What one scope (a tenant's connector's plugin) may keep at once. An
+/// entry costs its key's and its value's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub max_keys: u64,
+    pub max_bytes: u64,
+}
+
+impl Quota {
+    /// Whether a scope may hold `keys` entries of `bytes` in all.
+    fn admits(&self, keys: u64, bytes: u64) -> Result<(), StoreError> {
+        if keys > self.max_keys {
+            return Err(self.too_many_keys());
+        }
+        if bytes > self.max_bytes {
+            return Err(self.too_many_bytes());
+        }
+        Ok(())
+    }
+
+    fn too_many_keys(&self) -> StoreError {
+        StoreError::QuotaExceeded(format!("at most {} keys per plugin and connector", self.max_keys))
+    }
+
+    fn too_many_bytes(&self) -> StoreError {
+        StoreError::QuotaExceeded(format!("at most {} bytes of keys and values per plugin and connector", self.max_bytes))
+    }
 }
 
 /// A key-value store with per-entry expiry.
@@ -46,6 +78,13 @@ pub trait StateStore: Send + Sync + 'static {
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError>;
     /// Remove the key; a missing key is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Store a plugin's entry under `key` (which starts with `scope`'s
+    /// [`Scope::prefix`]), unless the scope would then hold more than
+    /// `quota`; the check and the write are one atomic step.
+    async fn set_within(&self, scope: &str, key: &str, value: &[u8], ttl: Duration, quota: Quota) -> Result<(), StoreError>;
+    /// Remove a plugin's entry stored with [`StateStore::set_within`],
+    /// giving its share of the quota back.
+    async fn delete_within(&self, scope: &str, key: &str) -> Result<(), StoreError>;
     /// Check that the backend answers (readiness probe).
     async fn ping(&self) -> Result<(), StoreError>;
     /// Drop expired entries the backend does not expire by itself; returns
@@ -98,8 +137,25 @@ impl Scope {
         if key.is_empty() || key.len() > MAX_KEY_BYTES {
             return Err(StoreError::Invalid(format!("keys must be 1 to {MAX_KEY_BYTES} bytes")));
         }
-        Ok(format!("sb:{}:{}:{}:{key}", self.tenant, self.connector, self.plugin))
+        Ok(format!("{}{key}", self.prefix()))
     }
+
+    /// What every key of this scope starts with.
+    pub fn prefix(&self) -> String {
+        format!("sb:{}:{}:{}:", self.tenant, self.connector, self.plugin)
+    }
+}
+
+/// The scope prefix of a key made by [`Scope::key`] (its parts hold no `:`).
+fn scope_of(key: &str) -> Option<&str> {
+    let mut colons = key.match_indices(':').map(|(at, _)| at);
+    let end = colons.nth(3)?;
+    key.starts_with("sb:").then(|| &key[..=end])
+}
+
+/// What an entry costs against its scope's quota.
+fn entry_bytes(key: &str, value_len: usize) -> u64 {
+    (key.len() + value_len) as u64
 }
 
 fn check_value(value: &[u8]) -> Result<(), StoreError> {
