@@ -2,7 +2,7 @@
 //! bound to its plugin, settings and state scope.
 
 use crate::config::{Config, ConnectorConfig, PluginSection, RoutingConfig};
-use crate::runtime::{AllowList, Binding, NetworkPolicy, OutboundLimiter, PluginContext, RateLimit, Runtime, StateQuota};
+use crate::runtime::{AllowList, Binding, Manifest, NetworkPolicy, OutboundLimiter, PluginContext, RateLimit, Runtime, StateQuota};
 use crate::store::{Scope, StateStore};
 use anyhow::{Context, bail};
 use std::collections::HashMap;
@@ -55,7 +55,7 @@ fn build(connector: &ConnectorConfig, config: &Config, runtime: &Runtime, state:
         if plugin.kind_name() != expected {
             bail!("`{}` is a {} plugin but is used as the {expected}", section.plugin, plugin.kind_name());
         }
-        let context = plugin_context(connector, section, config, Arc::clone(state)).with_context(|| format!("the {expected} `{}`", section.plugin))?;
+        let context = plugin_context(connector, section, &plugin.manifest, config, Arc::clone(state)).with_context(|| format!("the {expected} `{}`", section.plugin))?;
         Ok(Binding { plugin, context: Arc::new(context) })
     };
     Ok(Connector {
@@ -70,8 +70,14 @@ fn build(connector: &ConnectorConfig, config: &Config, runtime: &Runtime, state:
     })
 }
 
-fn plugin_context(connector: &ConnectorConfig, section: &PluginSection, config: &Config, state: Arc<dyn StateStore>) -> anyhow::Result<PluginContext> {
-    let outbound = Arc::new(AllowList::from_settings(&section.settings));
+fn plugin_context(
+    connector: &ConnectorConfig,
+    section: &PluginSection,
+    manifest: &Manifest,
+    config: &Config,
+    state: Arc<dyn StateStore>,
+) -> anyhow::Result<PluginContext> {
+    let outbound = Arc::new(AllowList::for_plugin(manifest, &section.settings));
     let rate_limit = RateLimit::from_settings(&section.settings).map_err(anyhow::Error::msg)?.map(|limit| Arc::new(OutboundLimiter::new(limit)));
     let mut settings = section.settings.clone();
     settings.insert("connector-id".into(), connector.id.clone());

@@ -23,7 +23,8 @@
 //! adapters need: [`http`] (outbound JSON/form requests through the host's
 //! policy-checked `wasi:http`), [`sse`] (server-sent events), [`form`]
 //! (PHP-style nested form bodies), [`state`] (per-conversation state with a
-//! TTL), [`config`] (connector settings and secrets) and [`log`].
+//! TTL), [`config`] (connector settings and secrets) and [`log`]. Declare
+//! the hosts the plugin calls with [`manifest!`].
 #![deny(missing_docs)]
 
 #[doc(hidden)]
@@ -32,6 +33,7 @@ pub mod config;
 pub mod form;
 pub mod http;
 pub mod log;
+pub mod manifest;
 pub mod sse;
 pub mod state;
 mod types_ext;

@@ -117,7 +117,6 @@ async fn memory_bomb_is_stopped_by_the_memory_limit() {
 /// A host with one connector whose provider is `forbidden-http` aimed at `probe`.
 async fn prober(probe: &Probe, allowed_hosts: Option<&str>) -> (FakeBitrix, TestHost) {
     let bitrix = FakeBitrix::start().await;
-    // A bare port, not a URL: a URL setting would itself allow the host.
     let mut extra = vec![("target_port", toml_string(&probe.port().to_string()))];
     if let Some(allowed) = allowed_hosts {
         extra.push(("allowed_hosts", format!("[{}]", toml_string(allowed))));
@@ -142,6 +141,24 @@ async fn outbound_http_to_an_unlisted_host_is_denied() {
     assert_eq!(sent[0].require("MESSAGE"), "denied: request denied by host policy: 127.0.0.1 is not an allowed host");
     assert_eq!(probe.hit_count(), 0, "the denied request reached the server: {:?}", probe.hits());
     assert_counted(&host, "forbidden-http", "denied_host").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setting_that_looks_like_a_url_allows_nothing() {
+    let probe = Probe::start().await;
+    let bitrix = FakeBitrix::start().await;
+    let settings = [("target_url", toml_string(&format!("http://{}/probe", probe.host_port())))];
+    let host = HostConfig::default()
+        .plugin("forbidden-http", components::FORBIDDEN_HTTP)
+        .connector("prober", &bitrix_channel(&bitrix), &plugin_table("forbidden-http", &settings))
+        .start()
+        .await;
+    let p = EventParams::private(&bitrix.client_endpoint()).with_message("probe").with_message_id(3103);
+    deliver(&host, "prober", bitrix_events::message_add(&p)).await;
+
+    let sent = bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
+    assert_eq!(sent[0].require("MESSAGE"), "denied: request denied by host policy: 127.0.0.1 is not an allowed host");
+    assert_eq!(probe.hit_count(), 0, "{:?}", probe.hits());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,7 @@
 mod engine;
 mod host_api;
 mod limits;
+mod manifest;
 mod network;
 mod output;
 mod policy;
@@ -11,6 +12,7 @@ mod rate_limit;
 mod sandbox;
 mod send;
 
+pub use manifest::Manifest;
 pub use network::{IpNet, NetworkPolicy};
 pub use policy::AllowList;
 pub use rate_limit::{OutboundLimiter, RateLimit};
@@ -41,6 +43,8 @@ enum PluginKind {
 /// A compiled, pre-instantiated plugin component.
 pub struct Plugin {
     pub name: String,
+    /// What the plugin declared about itself.
+    pub manifest: Manifest,
     kind: PluginKind,
 }
 
@@ -120,7 +124,8 @@ impl Runtime {
         } else {
             anyhow::bail!("plugin `{name}` exports none of the `channel`, `provider` or `handoff` interfaces of switchboard:plugin@0.1");
         };
-        self.plugins.insert(name.to_string(), Arc::new(Plugin { name: name.to_string(), kind }));
+        let manifest = Manifest::read(wasm).with_context(|| format!("plugin `{name}`"))?;
+        self.plugins.insert(name.to_string(), Arc::new(Plugin { name: name.to_string(), manifest, kind }));
         Ok(())
     }
 

@@ -23,18 +23,15 @@ pub struct AllowList {
 }
 
 impl AllowList {
-    /// Derive the list from a plugin's settings: the host of every value that
-    /// is an http(s) URL, plus the entries of `allowed_hosts` (a list or a
-    /// comma-separated string).
-    pub fn from_settings<'a>(settings: impl IntoIterator<Item = (&'a String, &'a String)>) -> Self {
-        let mut patterns = Vec::new();
-        for (key, value) in settings {
-            if key == "allowed_hosts" {
-                patterns.extend(parse_host_list(value));
-            } else if let Some(authority) = url_authority(value) {
-                patterns.push(authority);
-            }
-        }
+    /// The hosts one connector's plugin may call, all explicit: the
+    /// connector's `allowed_hosts` (a list or a comma-separated string), the
+    /// hosts the plugin's manifest names, and the `scheme://host:port` of
+    /// the settings the manifest names as endpoints. A setting that merely
+    /// looks like a URL allows nothing.
+    pub fn for_plugin(manifest: &super::Manifest, settings: &std::collections::BTreeMap<String, String>) -> Self {
+        let mut patterns: Vec<String> = settings.get("allowed_hosts").map(|list| parse_host_list(list)).unwrap_or_default();
+        patterns.extend(manifest.outbound_hosts.iter().map(|host| host.trim().to_ascii_lowercase()));
+        patterns.extend(manifest.outbound_host_settings.iter().filter_map(|name| settings.get(name)).filter_map(|url| url_authority(url)));
         patterns.sort();
         patterns.dedup();
         Self { patterns }
@@ -201,9 +198,26 @@ fn limit_body(body: impl http_body::Body<Data = Bytes, Error = HttpError> + Send
 mod tests {
     use super::*;
 
+    fn settings(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// The list of a plugin whose manifest names `base_url` as its endpoint.
     fn list(pairs: &[(&str, &str)]) -> AllowList {
-        let owned: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        AllowList::from_settings(owned.iter().map(|(k, v)| (k, v)))
+        let manifest = super::super::Manifest { outbound_host_settings: vec!["base_url".into()], ..Default::default() };
+        AllowList::for_plugin(&manifest, &settings(pairs))
+    }
+
+    #[test]
+    fn only_declared_endpoint_settings_allow_their_host() {
+        let pairs = [("base_url", "https://api.dify.ai/v1"), ("webhook_target", "https://internal.example/")];
+        let allow = list(&pairs);
+        assert!(allow.allows("https", "api.dify.ai", 443));
+        assert!(!allow.allows("https", "internal.example", 443), "a URL-looking setting the manifest does not name allows nothing");
+        let undeclared = AllowList::for_plugin(&Default::default(), &settings(&pairs));
+        assert!(!undeclared.allows("https", "api.dify.ai", 443), "without a manifest only allowed_hosts counts");
+        let cloud = super::super::Manifest { outbound_hosts: vec!["https://api.dify.ai".into()], ..Default::default() };
+        assert!(AllowList::for_plugin(&cloud, &settings(&[])).allows("https", "api.dify.ai", 443));
     }
 
     #[test]

@@ -104,6 +104,12 @@ impl Channel for Bitrix24 {
 }
 
 switchboard_sdk::export_channel!(Bitrix24);
+switchboard_sdk::manifest!(
+    r#"{
+    "outbound_hosts": ["https://oauth.bitrix.info"],
+    "outbound_host_settings": ["portal_url", "oauth_url"]
+}"#
+);
 
 /// Bitrix24 posts PHP-style forms; a JSON body is accepted too (handy for
 /// manual tests).

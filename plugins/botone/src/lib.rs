@@ -469,6 +469,12 @@ impl Client<'_> {
 }
 
 switchboard_sdk::export_provider!(BotOne);
+switchboard_sdk::manifest!(
+    r#"{
+    "outbound_hosts": [],
+    "outbound_host_settings": ["base_url"]
+}"#
+);
 
 #[cfg(test)]
 mod tests {

@@ -153,6 +153,12 @@ fn run_workflow(settings: &Settings, message: &InboundMessage, inputs: &Map<Stri
 }
 
 switchboard_sdk::export_provider!(Dify);
+switchboard_sdk::manifest!(
+    r#"{
+    "outbound_hosts": ["https://api.dify.ai"],
+    "outbound_host_settings": ["base_url"]
+}"#
+);
 
 #[cfg(test)]
 mod tests {

@@ -411,3 +411,9 @@ fn retry_later(error: &PluginError) -> CallbackResult {
 }
 
 switchboard_sdk::export_handoff!(LiveChat);
+switchboard_sdk::manifest!(
+    r#"{
+    "outbound_hosts": ["https://api.livechatinc.com", "https://accounts.livechat.com"],
+    "outbound_host_settings": ["api_url", "accounts_url"]
+}"#
+);

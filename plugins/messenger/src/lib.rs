@@ -189,6 +189,12 @@ fn log_config_error(error: &PluginError) {
 }
 
 switchboard_sdk::export_provider!(Messenger);
+switchboard_sdk::manifest!(
+    r#"{
+    "outbound_hosts": [],
+    "outbound_host_settings": ["base_url"]
+}"#
+);
 
 #[cfg(test)]
 mod tests {

@@ -158,6 +158,12 @@ fn continue_chat(settings: &Settings, session_id: &str, message: &InboundMessage
 }
 
 switchboard_sdk::export_provider!(Typebot);
+switchboard_sdk::manifest!(
+    r#"{
+    "outbound_hosts": [],
+    "outbound_host_settings": ["start_url", "base_url"]
+}"#
+);
 
 #[cfg(test)]
 mod tests {

@@ -2,12 +2,10 @@
 //! did with it: `denied: {error}` when the request failed, `allowed: {status}`
 //! when it went through.
 //!
-//! The destination is `http://{target_host}:{target_port}{target_path}`
-//! (`target_host` defaults to `127.0.0.1`). It is
-//! deliberately configured as a bare port, not a URL: the host allows a
-//! plugin to reach every host named in its own settings' URL values, so a
-//! `target_url` setting would whitelist itself. (`target_url` is still
-//! honoured when set, for manual experiments.)
+//! The destination is `target_url`, else
+//! `http://{target_host}:{target_port}{target_path}` (`target_host` defaults
+//! to `127.0.0.1`). The component has no manifest, so no setting allows a
+//! host: only the connector's `allowed_hosts` does.
 
 use switchboard_sdk::prelude::*;
 
