@@ -1,13 +1,17 @@
 //! Layered configuration: built-in defaults → TOML file → environment.
 //!
-//! String values may reference environment variables as `${NAME}`, which is
-//! how secrets stay out of config files. `SWITCHBOARD_LISTEN`,
+//! Plugin settings (and `admin_token`) may reference secrets as `${NAME}`,
+//! which is how secrets stay out of config files: a name from the
+//! `[secrets] file`, else an environment variable whose name starts with one
+//! of `[secrets] env_prefixes` (`SWITCHBOARD_SECRET_` by default), so a
+//! connector cannot pull the host's own credentials (cloud keys, the admin
+//! token) into a plugin. `SWITCHBOARD_LISTEN`,
 //! `SWITCHBOARD_STORE` and `SWITCHBOARD_PUBLIC_URL` override the file.
 //! See `examples/switchboard.toml` for a commented example.
 
 use anyhow::{Context, bail, ensure};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +45,9 @@ pub struct Config {
     /// Limits of the HTTP server against slow and abusive clients.
     #[serde(default)]
     pub server: ServerConfig,
+    /// Where `${NAME}` references in plugin settings may come from.
+    #[serde(default)]
+    pub secrets: SecretsConfig,
     /// Bearer token for the admin API (`/admin/...`); the API is off without it.
     #[serde(default)]
     pub admin_token: Option<String>,
@@ -51,6 +58,63 @@ pub struct Config {
     /// Connectors: one platform bot joined to one provider.
     #[serde(default, rename = "connector")]
     pub connectors: Vec<ConnectorConfig>,
+}
+
+/// Where `${NAME}` references in plugin settings may come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// Environment variables plugin settings may reference: only names
+    /// starting with one of these.
+    pub env_prefixes: Vec<String>,
+    /// A TOML file of `NAME = "value"` lines, looked up before the
+    /// environment (relative to the config file).
+    pub file: Option<PathBuf>,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self { env_prefixes: vec!["SWITCHBOARD_SECRET_".into()], file: None }
+    }
+}
+
+impl SecretsConfig {
+    /// The secrets a plugin setting may reference, loaded once.
+    fn source(&self, base: &Path) -> anyhow::Result<SecretSource<'_>> {
+        let file = match &self.file {
+            None => BTreeMap::new(),
+            Some(file) => {
+                let path = if file.is_relative() { base.join(file) } else { file.clone() };
+                let text = std::fs::read_to_string(&path).with_context(|| format!("reading the secrets file {}", path.display()))?;
+                let table: BTreeMap<String, String> =
+                    toml::from_str(&text).with_context(|| format!("the secrets file {} must hold `NAME = \"value\"` lines", path.display()))?;
+                table
+            }
+        };
+        Ok(SecretSource { file, env_prefixes: &self.env_prefixes })
+    }
+}
+
+/// Resolves `${NAME}` in plugin settings.
+struct SecretSource<'a> {
+    file: BTreeMap<String, String>,
+    env_prefixes: &'a [String],
+}
+
+impl SecretSource<'_> {
+    fn lookup(&self, name: &str) -> anyhow::Result<String> {
+        if let Some(value) = self.file.get(name) {
+            return Ok(value.clone());
+        }
+        if !self.env_prefixes.iter().any(|prefix| name.starts_with(prefix.as_str())) {
+            bail!(
+                "`${{{name}}}` is neither in the secrets file nor an environment variable plugins may read: their names must start with {} \
+                 (`[secrets] env_prefixes`)",
+                self.env_prefixes.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(" or ")
+            );
+        }
+        std::env::var(name).with_context(|| format!("environment variable `{name}` is not set"))
+    }
 }
 
 /// Sandbox limits for plugin calls.
@@ -223,9 +287,21 @@ impl Default for RoutingConfig {
 pub struct PluginSection {
     /// Name of a shipped plugin or one from `[plugins]`.
     pub plugin: String,
-    /// Settings handed to the plugin: strings as written (after `${ENV}`
+    /// Settings handed to the plugin: strings as written (after `${NAME}`
     /// expansion), other TOML values as JSON.
     pub settings: BTreeMap<String, String>,
+    /// Settings whose value still holds `${NAME}` references.
+    templated: BTreeSet<String>,
+}
+
+impl PluginSection {
+    fn resolve_secrets(&mut self, secrets: &SecretSource) -> anyhow::Result<()> {
+        for key in std::mem::take(&mut self.templated) {
+            let value = self.settings.get_mut(&key).expect("templated settings exist");
+            *value = expand(value, |name| secrets.lookup(name)).with_context(|| format!("setting `{key}`"))?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Debug for PluginSection {
@@ -244,30 +320,33 @@ impl TryFrom<toml::Table> for PluginSection {
             Some(_) => bail!("`plugin` must be a string"),
             None => bail!("missing `plugin` (the plugin's name, e.g. \"dify\")"),
         };
-        let settings = table.into_iter().map(|(key, value)| Ok((key.clone(), setting_string(&key, value)?))).collect::<anyhow::Result<_>>()?;
-        Ok(Self { plugin, settings })
+        let mut templated = BTreeSet::new();
+        let mut settings = BTreeMap::new();
+        for (key, value) in table {
+            let value = match value {
+                toml::Value::String(text) => {
+                    if text.contains("${") {
+                        templated.insert(key.clone());
+                    }
+                    text
+                }
+                other => serde_json::to_string(&other)?,
+            };
+            settings.insert(key, value);
+        }
+        Ok(Self { plugin, settings, templated })
     }
 }
 
-fn setting_string(key: &str, value: toml::Value) -> anyhow::Result<String> {
-    match value {
-        // Serde keeps only the top message of an error: put the cause in it.
-        toml::Value::String(text) => expand_env(&text).map_err(|e| anyhow::anyhow!("setting `{key}`: {e:#}")),
-        other => Ok(serde_json::to_string(&other)?),
-    }
-}
-
-/// Replace `${NAME}` with the environment variable's value.
-fn expand_env(text: &str) -> anyhow::Result<String> {
+/// Replace every `${NAME}` with `lookup(NAME)`.
+fn expand(text: &str, lookup: impl Fn(&str) -> anyhow::Result<String>) -> anyhow::Result<String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let end = after.find('}').context("unterminated `${` reference")?;
-        let name = &after[..end];
-        let value = std::env::var(name).with_context(|| format!("environment variable `{name}` is not set"))?;
-        out.push_str(&value);
+        out.push_str(&lookup(&after[..end])?);
         rest = &after[end + 1..];
     }
     out.push_str(rest);
@@ -340,20 +419,38 @@ impl Default for QueueConfig {
 }
 
 impl Config {
-    /// Parse TOML text, apply environment overrides and validate.
+    /// Parse TOML text, apply environment overrides, resolve secrets and
+    /// validate. A relative secrets file is looked up in the working directory.
     pub fn from_toml_str(text: &str) -> anyhow::Result<Self> {
+        Self::from_toml_in(text, Path::new("."))
+    }
+
+    fn from_toml_in(text: &str, base: &Path) -> anyhow::Result<Self> {
         let mut config: Config = toml::from_str(text).context("invalid configuration")?;
         config.apply_env_overrides()?;
+        config.resolve_secrets(base)?;
         config.validate()?;
         Ok(config)
+    }
+
+    fn resolve_secrets(&mut self, base: &Path) -> anyhow::Result<()> {
+        let secrets = self.secrets.source(base)?;
+        for connector in &mut self.connectors {
+            let sections = [Some(&mut connector.channel), Some(&mut connector.provider), connector.handoff.as_mut()];
+            for section in sections.into_iter().flatten() {
+                let plugin = section.plugin.clone();
+                section.resolve_secrets(&secrets).with_context(|| format!("connector `{}`, plugin `{plugin}`", connector.id))?;
+            }
+        }
+        Ok(())
     }
 
     /// Read and parse a TOML file; relative plugin paths resolve against
     /// the file's directory.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut config = Self::from_toml_str(&text).with_context(|| format!("in {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
+        let mut config = Self::from_toml_in(&text, base).with_context(|| format!("in {}", path.display()))?;
         for file in config.plugins.values_mut() {
             if file.is_relative() {
                 *file = base.join(&*file);
@@ -364,7 +461,9 @@ impl Config {
 
     fn apply_env_overrides(&mut self) -> anyhow::Result<()> {
         if let Some(token) = &self.admin_token {
-            self.admin_token = Some(expand_env(token).context("`admin_token`")?);
+            // The hoster's own setting: any environment variable.
+            let env = |name: &str| std::env::var(name).with_context(|| format!("environment variable `{name}` is not set"));
+            self.admin_token = Some(expand(token, env).context("`admin_token`")?);
         }
         if let Ok(token) = std::env::var("SWITCHBOARD_ADMIN_TOKEN") {
             self.admin_token = Some(token);
@@ -432,13 +531,13 @@ mod tests {
     #[test]
     fn parses_connectors_with_defaults_and_env_secrets() {
         // SAFETY: tests in this module do not read this variable concurrently.
-        unsafe { std::env::set_var("SB_TEST_DIFY_KEY", "secret-value") };
+        unsafe { std::env::set_var("SWITCHBOARD_SECRET_TEST_DIFY_KEY", "secret-value") };
         let config = Config::from_toml_str(
             r#"
             [[connector]]
             id = "support"
             channel = { plugin = "bitrix24", application_token = "t" }
-            provider = { plugin = "dify", api_key = "${SB_TEST_DIFY_KEY}", retries = 2 }
+            provider = { plugin = "dify", api_key = "${SWITCHBOARD_SECRET_TEST_DIFY_KEY}", retries = 2 }
             "#,
         )
         .unwrap();
@@ -456,9 +555,48 @@ mod tests {
             Config::from_toml_str(&twice.repeat(2)).unwrap_err().to_string().contains("used twice")
                 || format!("{:#}", Config::from_toml_str(&twice.repeat(2)).unwrap_err()).contains("used twice")
         );
-        let missing = "[[connector]]\nid='a'\nchannel={plugin='x', k='${SB_SURELY_UNSET_VAR}'}\nprovider={plugin='y'}\n";
-        assert!(format!("{:#}", Config::from_toml_str(missing).unwrap_err()).contains("SB_SURELY_UNSET_VAR"));
+        let missing = "[[connector]]\nid='a'\nchannel={plugin='x', k='${SWITCHBOARD_SECRET_SURELY_UNSET}'}\nprovider={plugin='y'}\n";
+        assert!(format!("{:#}", Config::from_toml_str(missing).unwrap_err()).contains("SWITCHBOARD_SECRET_SURELY_UNSET` is not set"));
         let bad = "[[connector]]\nid='A B'\nchannel={plugin='x'}\nprovider={plugin='y'}\n";
         assert!(Config::from_toml_str(bad).is_err());
+    }
+
+    #[test]
+    fn plugin_settings_cannot_read_the_hosts_own_environment() {
+        // SAFETY: tests in this module do not read these variables concurrently.
+        unsafe { std::env::set_var("SB_TEST_CLOUD_KEY", "host-credential") };
+        let stealing = "[[connector]]\nid='a'\nchannel={plugin='x'}\nprovider={plugin='y', api_key='${SB_TEST_CLOUD_KEY}'}\n";
+        let error = format!("{:#}", Config::from_toml_str(stealing).unwrap_err());
+        assert!(error.contains("connector `a`, plugin `y`") && error.contains("setting `api_key`") && error.contains("SWITCHBOARD_SECRET_"), "{error}");
+        assert!(!error.contains("host-credential"), "{error}");
+
+        let prefixed = "[secrets]\nenv_prefixes = ['SB_TEST_']\n".to_string() + stealing;
+        assert_eq!(Config::from_toml_str(&prefixed).unwrap().connectors[0].provider.settings["api_key"], "host-credential");
+    }
+
+    #[test]
+    fn a_secrets_file_is_looked_up_first() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secrets.toml"), "DIFY_KEY = \"from-the-file\"\n").unwrap();
+        let config = "[secrets]\nfile = 'secrets.toml'\n[[connector]]\nid='a'\nchannel={plugin='x'}\nprovider={plugin='y', api_key='Bearer ${DIFY_KEY}'}\n";
+        std::fs::write(dir.path().join("switchboard.toml"), config).unwrap();
+        let loaded = Config::load(&dir.path().join("switchboard.toml")).unwrap();
+        assert_eq!(loaded.connectors[0].provider.settings["api_key"], "Bearer from-the-file");
+        std::fs::write(dir.path().join("secrets.toml"), "not toml at all = = =").unwrap();
+        let error = format!("{:#}", Config::load(&dir.path().join("switchboard.toml")).unwrap_err());
+        assert!(error.contains("secrets file"), "{error}");
+    }
+
+    #[test]
+    fn the_commented_example_loads() {
+        // SAFETY: tests in this module do not read these variables concurrently.
+        unsafe {
+            std::env::set_var("SWITCHBOARD_SECRET_DIFY_API_KEY", "app-example");
+            std::env::set_var("SWITCHBOARD_SECRET_BITRIX24_APPLICATION_TOKEN", "example-token");
+        }
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/switchboard.toml");
+        let config = Config::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(config.connectors[0].provider.settings["api_key"], "app-example");
+        assert_eq!(config.sandbox.max_state_keys, SandboxConfig::default().max_state_keys);
     }
 }
