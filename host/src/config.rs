@@ -240,6 +240,10 @@ pub struct ConnectorConfig {
     /// Keywords and notices of the conversation state machine.
     #[serde(default)]
     pub routing: RoutingConfig,
+    /// Variables the channel declares secret (platform tokens) that the
+    /// provider may nevertheless see; the others arrive empty.
+    #[serde(default)]
+    pub forward_secret_variables: Vec<String>,
 }
 
 /// How users and the host move a conversation between the bot and a human.

@@ -21,6 +21,8 @@ pub struct Connector {
     pub routing: RoutingConfig,
     /// Where the host keeps its own per-conversation records.
     pub host_scope: Scope,
+    /// Variables of inbound messages blanked at intake (secret, not forwarded).
+    pub withheld_variables: Vec<String>,
 }
 
 /// The plugin name of the host's own state scope; `#` cannot appear in
@@ -28,6 +30,16 @@ pub struct Connector {
 const HOST_SCOPE: &str = "#host";
 
 impl Connector {
+    /// Blank the variables that carry platform credentials the connector
+    /// does not forward; their names stay, so providers see the same list.
+    pub fn withhold_secrets(&self, message: &mut crate::bindings::InboundMessage) {
+        for (name, value) in &mut message.variables {
+            if self.withheld_variables.contains(name) {
+                value.clear();
+            }
+        }
+    }
+
     /// The plugin binding that answers callbacks to `/hooks/{id}/{plugin}`.
     pub fn callback_target(&self, plugin: &str) -> Option<&Binding> {
         [Some(&self.provider), self.handoff.as_ref()].into_iter().flatten().find(|b| b.plugin.name == plugin)
@@ -58,16 +70,33 @@ fn build(connector: &ConnectorConfig, config: &Config, runtime: &Runtime, state:
         let context = plugin_context(connector, section, &plugin.manifest, config, Arc::clone(state)).with_context(|| format!("the {expected} `{}`", section.plugin))?;
         Ok(Binding { plugin, context: Arc::new(context) })
     };
+    let channel = side(&connector.channel, "channel")?;
+    let withheld_variables = withheld_variables(connector, &channel)?;
     Ok(Connector {
         id: connector.id.clone(),
         tenant: connector.tenant.clone(),
         fallback_message: connector.fallback_message.clone(),
-        channel: side(&connector.channel, "channel")?,
+        channel,
         provider: side(&connector.provider, "provider")?,
         handoff: connector.handoff.as_ref().map(|section| side(section, "handoff")).transpose()?,
         routing: connector.routing.clone(),
         host_scope: Scope { tenant: connector.tenant.clone(), connector: connector.id.clone(), plugin: HOST_SCOPE.into() },
+        withheld_variables,
     })
+}
+
+/// The channel's secret variables minus those the connector forwards; a
+/// forwarded name the channel does not declare secret is a mistake.
+fn withheld_variables(connector: &ConnectorConfig, channel: &Binding) -> anyhow::Result<Vec<String>> {
+    let secret = &channel.plugin.manifest.secret_variables;
+    if let Some(unknown) = connector.forward_secret_variables.iter().find(|name| !secret.contains(name)) {
+        bail!(
+            "`forward_secret_variables` names `{unknown}`, which the channel `{}` does not declare secret (its secret variables: {})",
+            channel.plugin.name,
+            if secret.is_empty() { "none".to_string() } else { secret.join(", ") }
+        );
+    }
+    Ok(secret.iter().filter(|name| !connector.forward_secret_variables.contains(name)).cloned().collect())
 }
 
 fn plugin_context(

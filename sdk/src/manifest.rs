@@ -17,6 +17,12 @@
 //! * `outbound_host_settings`: names of settings whose value is a URL the
 //!   plugin calls (`base_url`); the host allows that URL's
 //!   `scheme://host:port` for the connector that sets it.
+//! * `secret_variables` (channels): names of [`InboundMessage`] variables
+//!   that carry platform credentials (OAuth tokens). The host blanks their
+//!   values (the names stay) before a provider or the queue sees the
+//!   message, unless the connector lists them in `forward_secret_variables`.
+//!
+//! [`InboundMessage`]: crate::InboundMessage
 //!
 //! Nothing else is inferred: a plugin without a manifest may reach only the
 //! hosts its connector lists in `allowed_hosts`. The host refuses to load a

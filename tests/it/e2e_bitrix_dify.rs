@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use switchboard_tests::bitrix_events::{self, EventParams, http_build_query};
 use switchboard_tests::fake_dify::{self, DifyRequest};
-use switchboard_tests::harness::{APP_TOKEN, FALLBACK, HostConfig, bitrix_channel, dify_provider};
+use switchboard_tests::harness::{APP_TOKEN, FALLBACK, HostConfig, bitrix_channel, connector_toml, dify_provider, toml_string};
 use switchboard_tests::{Call, FakeBitrix, FakeDify, TestHost};
 
 const CONNECTOR: &str = "support";
@@ -19,9 +19,18 @@ struct Env {
 
 /// Fakes plus a host with one connector `support`: bitrix24 → dify in `mode`.
 async fn env(mode: &str) -> Env {
+    env_forwarding(mode, &[]).await
+}
+
+/// [`env`] with `forward_secret_variables` on the connector.
+async fn env_forwarding(mode: &str, forwarded: &[&str]) -> Env {
     let bitrix = FakeBitrix::start().await;
     let dify = FakeDify::start().await;
-    let host = HostConfig::default().connector(CONNECTOR, &bitrix_channel(&bitrix), &dify_provider(&dify, mode)).start().await;
+    let mut config = HostConfig::default();
+    let names: Vec<String> = forwarded.iter().map(|name| toml_string(name)).collect();
+    let connector = connector_toml(CONNECTOR, FALLBACK, &bitrix_channel(&bitrix), &dify_provider(&dify, mode));
+    config.connectors.push(format!("{connector}forward_secret_variables = [{}]\n", names.join(", ")));
+    let host = config.start().await;
     Env { bitrix, dify, host }
 }
 
@@ -101,8 +110,10 @@ async fn private_message_is_answered_by_dify_with_bitbot_variables() {
         &[
             ("event", "ONIMBOTMESSAGEADD"),
             ("client_endpoint", endpoint.as_str()),
-            ("access_token", "user-access-token-17"),
-            ("bot_access_token", "bot-access-token-55"),
+            // Platform tokens stay with the channel unless the connector forwards them.
+            ("access_token", ""),
+            ("user_access_token", ""),
+            ("bot_access_token", ""),
             ("BOT_ID", "55"),
             ("DIALOG_ID", "17"),
             ("MESSAGE_ID", "1001"),
@@ -121,6 +132,29 @@ async fn private_message_is_answered_by_dify_with_bitbot_variables() {
 
     env.assert_exactly("imbot.message.add", 1).await;
     assert_eq!(env.dify_calls().len(), 1, "no duplicate Dify requests");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn platform_tokens_reach_dify_only_per_forwarded_variable() {
+    let env = env_forwarding("chatflow", &["bot_access_token"]).await;
+    let p = env.private().with_message("Which token do you see?").with_message_id(1004);
+    deliver(&env.host, CONNECTOR, bitrix_events::message_add(&p)).await;
+    env.bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
+    let request = &env.dify_calls()[0];
+    assert_inputs(request, &[("bot_access_token", "bot-access-token-55"), ("access_token", ""), ("user_access_token", "")]);
+    assert!(!request.body.to_string().contains("user-access-token-17"), "the user's token reached Dify: {}", request.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_variable_the_channel_does_not_declare_secret_is_a_config_error() {
+    let bitrix = FakeBitrix::start().await;
+    let dify = FakeDify::start().await;
+    let connector = connector_toml(CONNECTOR, FALLBACK, &bitrix_channel(&bitrix), &dify_provider(&dify, "chatflow"));
+    let mut config = HostConfig::default();
+    config.connectors.push(format!("{connector}forward_secret_variables = [\"MESSAGE\"]\n"));
+    let parsed = switchboard::Config::from_toml_str(&config.render()).unwrap();
+    let error = format!("{:#}", switchboard::Server::start(parsed).await.err().expect("the host refuses to start"));
+    assert!(error.contains("`MESSAGE`") && error.contains("access_token, user_access_token, bot_access_token"), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,7 +351,7 @@ async fn provider_failure_sends_the_fallback_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_long_input_is_not_retried_and_the_user_gets_the_fallback() {
-    let env = env("chatflow").await;
+    let env = env_forwarding("chatflow", &["access_token"]).await;
     // Dify's default max length of a text-input variable; the BitBot tokens are longer.
     env.dify.set_max_input_length(Some(48));
     let mut p = env.private().with_message("Hello").with_message_id(1011);

@@ -376,8 +376,10 @@ fn redis_url() -> String {
 async fn a_state_flood_stops_at_the_scope_quota_with_its_ttl_cut() {
     let bitrix = FakeBitrix::start().await;
     let channel = bitrix_channel(&bitrix);
-    // A fresh connector id: Redis keeps what earlier runs stored.
-    let flood = format!("flood{}", bitrix_events::unique_message_id());
+    // A fresh connector id and queue namespace: Redis keeps what earlier
+    // runs stored (their state and their dedupe records).
+    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let flood = format!("flood{run}");
     let mut config = HostConfig::default()
         .sandbox(MEMORY_LIMIT_MB, 20_000)
         .sandbox_line("max_state_bytes = 1048576")
@@ -385,7 +387,8 @@ async fn a_state_flood_stops_at_the_scope_quota_with_its_ttl_cut() {
         .plugin("state-flood", components::STATE_FLOOD)
         .plugin("echo", components::ECHO)
         .connector(&flood, &channel, &plugin_table("state-flood", &[]))
-        .connector("friendly", &channel, &plugin_table("echo", &[]));
+        .connector("friendly", &channel, &plugin_table("echo", &[]))
+        .queue(&format!("namespace = \"{flood}\""));
     config.store = redis_url();
     let host = config.start().await;
     let p = EventParams::private(&bitrix.client_endpoint());
@@ -410,4 +413,35 @@ async fn a_state_flood_stops_at_the_scope_quota_with_its_ttl_cut() {
         assert!((3_500_000..=3_600_000).contains(&ttl_ms), "{key} lives {ttl_ms} ms; asked for ten years, the ceiling is one hour");
         let _: () = redis::cmd("DEL").arg(&key).query_async(&mut redis).await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reply_context_stays_on_the_host_and_callbacks_cannot_forge_it() {
+    let bitrix = FakeBitrix::start().await;
+    let host = HostConfig::default()
+        .plugin("callback-forger", components::CALLBACK_FORGER)
+        .connector("forger", &bitrix_channel(&bitrix), &plugin_table("callback-forger", &[]))
+        .start()
+        .await;
+    let p = EventParams::private(&bitrix.client_endpoint()).with_message("what do you see?").with_message_id(3301);
+    deliver(&host, "forger", bitrix_events::message_add(&p)).await;
+    let sent = bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
+    assert_eq!(sent[0].require("MESSAGE"), "context=[]", "the provider was given the channel's reply context");
+
+    let callback = |conversation: String, text: &str| {
+        // A context aiming the reply at another portal with another token.
+        let forged = r#"{"client_endpoint":"http://127.0.0.1:1/rest/","bot_id":"55","dialog_id":"1","auth":"stolen"}"#;
+        let body = serde_json::json!({"conversation": conversation, "reply_context": forged, "text": text});
+        host.post_json("/hooks/forger/callback-forger", body)
+    };
+    let known = format!("{}:55:17", p.member_id);
+    assert_eq!(callback(known, "with a forged context").await, reqwest::StatusCode::OK);
+    let sent = bitrix.wait_for_method("imbot.message.add", 2, WAIT).await;
+    assert_eq!((sent[1].require("MESSAGE"), sent[1].require("DIALOG_ID")), ("with a forged context".to_string(), "17".to_string()));
+
+    let unknown = format!("{}:55:999", p.member_id);
+    assert_eq!(callback(unknown, "to a stranger").await, reqwest::StatusCode::OK);
+    tokio::time::sleep(SETTLE).await;
+    let texts: Vec<String> = bitrix.calls_to("imbot.message.add").iter().map(|c| c.require("MESSAGE")).collect();
+    assert_eq!(texts, ["context=[]", "with a forged context"], "a reply to a conversation the connector never had was delivered");
 }

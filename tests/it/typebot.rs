@@ -145,8 +145,9 @@ async fn start_chat_sends_the_bitbot_variables_as_prefilled_variables() {
     let expected = [
         ("event", "ONIMBOTMESSAGEADD"),
         ("client_endpoint", endpoint.as_str()),
-        ("access_token", "user-access-token-17"),
-        ("bot_access_token", "bot-access-token-55"),
+        // Platform tokens stay with the channel unless the connector forwards them.
+        ("access_token", ""),
+        ("bot_access_token", ""),
         ("BOT_ID", "55"),
         ("DIALOG_ID", "17"),
         ("MESSAGE_ID", "3101"),

@@ -37,6 +37,11 @@ impl TestHost {
         (status, response.text().await.unwrap_or_default())
     }
 
+    /// `POST` a JSON body; returns the status.
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> StatusCode {
+        self.client.post(self.url(path)).json(&body).send().await.expect("request to the host").status()
+    }
+
     /// The running host's state, e.g. to run a channel plugin's action.
     pub fn app(&self) -> &std::sync::Arc<switchboard::app::App> {
         self.server.as_ref().expect("the host is running").app()

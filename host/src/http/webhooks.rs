@@ -19,7 +19,8 @@ pub async fn platform_webhook(State(app): State<Arc<App>>, Path(connector_id): P
     let request = to_plugin_request(request, app.body_timeout).await?;
     let translated = app.runtime.translate_in(&connector.channel, request).await.map_err(ApiError::from)?.map_err(|e| rejected(&connector, e))?;
     let mut jobs = Vec::with_capacity(translated.messages.len() + translated.direct_replies.len());
-    for message in translated.messages {
+    for mut message in translated.messages {
+        connector.withhold_secrets(&mut message);
         let id = Some(message.id.clone());
         jobs.push((Job::Answer { connector: connector.id.clone(), message }, id));
     }

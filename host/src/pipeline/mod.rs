@@ -257,11 +257,16 @@ impl Pipeline {
 
     /// Deliver a reply that did not come from the provider's synchronous answer.
     async fn deliver_from(&self, connector: &Connector, record: &mut ConversationRecord, mut reply: AddressedReply, origin: Origin, turn: &mut Turn) {
-        match &record.conversation {
-            // The host's copy comes from the user's latest message: its reply
-            // context (tokens, endpoints) is fresher than the one a plugin stored.
-            Some(latest) if latest.id == reply.conversation.id => reply.conversation = latest.clone(),
-            _ => record.conversation = Some(reply.conversation.clone()),
+        match (&record.conversation, origin) {
+            // The host's copy comes from the user's latest message: only the
+            // channel sets the reply context (tokens, endpoints).
+            (Some(latest), _) if latest.id == reply.conversation.id => reply.conversation = latest.clone(),
+            (_, Origin::Channel) => record.conversation = Some(reply.conversation.clone()),
+            _ => {
+                tracing::warn!(connector = %connector.id, conversation = %reply.conversation.id, ?origin, "a reply for a conversation this connector never had; dropped");
+                turn.dead = Some(format!("no conversation `{}` on this connector to deliver the reply to", reply.conversation.id));
+                return;
+            }
         }
         match origin {
             Origin::Channel => turn.send(reply),

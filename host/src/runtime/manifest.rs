@@ -16,6 +16,10 @@ pub struct Manifest {
     pub outbound_hosts: Vec<String>,
     /// Settings whose URL value names a host the plugin calls (`base_url`).
     pub outbound_host_settings: Vec<String>,
+    /// Variables of a channel's inbound messages that carry platform
+    /// credentials (OAuth tokens): the host blanks them before anything
+    /// else sees the message, unless the connector forwards them.
+    pub secret_variables: Vec<String>,
 }
 
 impl Manifest {
@@ -57,6 +61,7 @@ mod tests {
         assert_eq!(dify.outbound_hosts, ["https://api.dify.ai"]);
         let bitrix = Manifest::read(plugins["bitrix24"]).unwrap();
         assert_eq!(bitrix.outbound_host_settings, ["portal_url", "oauth_url"]);
+        assert_eq!(bitrix.secret_variables, ["access_token", "user_access_token", "bot_access_token"]);
     }
 
     #[test]

@@ -178,8 +178,9 @@ impl Runtime {
     }
 
     /// `provider.call-provider`.
-    pub async fn call_provider(&self, binding: &Binding, message: InboundMessage) -> Result<Result<Vec<OutboundMessage>, PluginError>, CallError> {
+    pub async fn call_provider(&self, binding: &Binding, mut message: InboundMessage) -> Result<Result<Vec<OutboundMessage>, PluginError>, CallError> {
         let pre = provider(binding)?;
+        message.conversation = withheld(message.conversation);
         self.run(binding, "call-provider", move |store| {
             Box::pin(async move {
                 let plugin = pre.instantiate_async(&mut *store).await?;
@@ -217,6 +218,7 @@ impl Runtime {
     /// `provider.on-event`.
     pub async fn on_event(&self, binding: &Binding, conversation: ConversationRef, event: ConversationEvent) -> Result<Result<(), PluginError>, CallError> {
         let pre = provider(binding)?;
+        let conversation = withheld(conversation);
         self.run(binding, "on-event", move |store| {
             Box::pin(async move {
                 let plugin = pre.instantiate_async(&mut *store).await?;
@@ -236,6 +238,7 @@ impl Runtime {
         transcript: Vec<TranscriptEntry>,
     ) -> Result<Result<(), PluginError>, CallError> {
         let pre = handoff(binding)?;
+        let conversation = withheld(conversation);
         self.run(binding, "start-handoff", move |store| {
             Box::pin(async move {
                 let plugin = pre.instantiate_async(&mut *store).await?;
@@ -246,8 +249,9 @@ impl Runtime {
     }
 
     /// `handoff.relay-message`.
-    pub async fn relay_message(&self, binding: &Binding, message: InboundMessage) -> Result<Result<(), PluginError>, CallError> {
+    pub async fn relay_message(&self, binding: &Binding, mut message: InboundMessage) -> Result<Result<(), PluginError>, CallError> {
         let pre = handoff(binding)?;
+        message.conversation = withheld(message.conversation);
         self.run(binding, "relay-message", move |store| {
             Box::pin(async move {
                 let plugin = pre.instantiate_async(&mut *store).await?;
@@ -260,6 +264,7 @@ impl Runtime {
     /// `handoff.end-handoff`.
     pub async fn end_handoff(&self, binding: &Binding, conversation: ConversationRef) -> Result<Result<(), PluginError>, CallError> {
         let pre = handoff(binding)?;
+        let conversation = withheld(conversation);
         self.run(binding, "end-handoff", move |store| {
             Box::pin(async move {
                 let plugin = pre.instantiate_async(&mut *store).await?;
@@ -393,6 +398,13 @@ fn log_captured_output(context: &PluginContext, output: &str) {
         let scope = &context.scope;
         tracing::debug!(tenant = %scope.tenant, connector = %scope.connector, plugin = %scope.plugin, output, "plugin output");
     }
+}
+
+/// The conversation as providers and handoff plugins see it: the channel's
+/// reply context (platform tokens, endpoints) stays on the host, which fills
+/// it in again when they answer.
+fn withheld(conversation: ConversationRef) -> ConversationRef {
+    ConversationRef { reply_context: String::new(), ..conversation }
 }
 
 /// The process-wide engines, one per pool shape (instances, memory cap):

@@ -107,7 +107,8 @@ switchboard_sdk::export_channel!(Bitrix24);
 switchboard_sdk::manifest!(
     r#"{
     "outbound_hosts": ["https://oauth.bitrix.info"],
-    "outbound_host_settings": ["portal_url", "oauth_url"]
+    "outbound_host_settings": ["portal_url", "oauth_url"],
+    "secret_variables": ["access_token", "user_access_token", "bot_access_token"]
 }"#
 );
 
