@@ -104,10 +104,15 @@ fn rejected(connector: &Connector, error: RequestError) -> ApiError {
     count_webhook(connector, "rejected", reason);
     match error {
         RequestError::BadRequest(reason) => ApiError::BadRequest(reason),
-        RequestError::Forbidden(reason) => ApiError::Forbidden(reason),
+        // Every refusal looks the same to the caller (the reason is in the
+        // log): no oracle for which portals are installed or which check failed.
+        RequestError::Forbidden(_) => ApiError::Forbidden(FORBIDDEN.into()),
         RequestError::NotFound(reason) => ApiError::NotFound(reason),
     }
 }
+
+/// The one answer to a request a plugin refused to authenticate.
+const FORBIDDEN: &str = "the request could not be authenticated for this connector";
 
 /// Headers a plugin may not set: they belong to the connection, not to the
 /// answer (and `content-length` is computed from the body).

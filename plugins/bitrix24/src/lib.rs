@@ -33,7 +33,7 @@ pub mod verify;
 #[cfg(test)]
 mod test_events;
 
-use event::EventView;
+use event::{EventView, first_non_empty};
 use inbound::{NoteLevel, Settings};
 use installation::Installation;
 use reply_context::ReplyContext;
@@ -57,7 +57,7 @@ impl Channel for Bitrix24 {
         let installed = view.member_id().and_then(|member_id| load_installation(&member_id));
         let configured_token = config::get("application_token");
         match event.as_str() {
-            "ONAPPINSTALL" => record_installation(&view, installed.as_ref(), configured_token.as_deref()),
+            "ONAPPINSTALL" => record_installation(&view, &request.path_with_query, configured_token.as_deref()),
             "ONAPPUNINSTALL" => forget_installation(&view, installed.as_ref(), configured_token.as_deref()),
             _ => {
                 verify::check_event_token(
@@ -131,18 +131,59 @@ fn load_installation(member_id: &str) -> Option<Installation> {
     })
 }
 
-fn record_installation(view: &EventView, existing: Option<&Installation>, configured_token: Option<&str>) -> Result<Translated, RequestError> {
-    let record = Installation::from_event(view)?;
-    verify::check_install_token(&record.application_token, configured_token, existing.map(|old| old.application_token.as_str()))?;
+fn record_installation(view: &EventView, path_with_query: &str, configured_token: Option<&str>) -> Result<Translated, RequestError> {
+    let mut record = Installation::from_event(view)?;
+    let install_secret = config::get("install_secret").filter(|secret| !secret.is_empty());
+    let oauth_client = oauth::OAuthClient::from_settings(config::get);
+    let check = verify::InstallCheck::choose(configured_token.is_some(), install_secret.is_some(), oauth_client.is_some())?;
+    let mut verified_tokens = None;
+    match (check, configured_token, install_secret, oauth_client) {
+        (verify::InstallCheck::ConfiguredToken, Some(token), _, _) => verify::check_install_token(&record.application_token, token)?,
+        (verify::InstallCheck::InstallSecret, _, Some(secret), _) => verify::check_install_secret(path_with_query, &secret)?,
+        (verify::InstallCheck::OAuth, _, _, Some(client)) => {
+            let tokens = confirm_with_oauth_server(&client, &record)?;
+            record.client_endpoint = first_non_empty([tokens.client_endpoint.clone(), record.client_endpoint]);
+            verified_tokens = Some(tokens);
+        }
+        _ => unreachable!("InstallCheck::choose picks a configured check"),
+    }
     let key = installation::state_key(&record.member_id);
     state::set_json(&key, &record, Some(installation::RECORD_TTL)).map_err(|error| {
         log::error(format!("cannot record the Bitrix24 installation: {}", error.message));
         RequestError::BadRequest("the installation could not be recorded (state store failed); install again".into())
     })?;
-    // Tokens refreshed for an earlier installation are no longer valid.
-    forget_tokens(&record.member_id);
-    log::info(format!("Bitrix24 application installed on {} ({})", record.domain, record.member_id));
+    match verified_tokens {
+        // The exchange used up the install's refresh token: keep the new one.
+        Some(tokens) => save_tokens(&record.member_id, &tokens),
+        // Tokens refreshed for an earlier installation are no longer valid.
+        None => forget_tokens(&record.member_id),
+    }
+    log::info(format!("Bitrix24 application installed on {} ({}), verified by {check:?}", record.domain, record.member_id));
     Ok(Translated::ignored())
+}
+
+/// Exchange the install's refresh token at Bitrix24's OAuth server: only a
+/// genuine install of this application on the named portal has one the
+/// server accepts with our client credentials for that portal.
+fn confirm_with_oauth_server(client: &oauth::OAuthClient, record: &Installation) -> Result<oauth::PortalTokens, RequestError> {
+    if record.refresh_token.is_empty() {
+        return Err(RequestError::Forbidden("ONAPPINSTALL without auth[refresh_token] cannot be confirmed with the OAuth server".into()));
+    }
+    let tokens = oauth::exchange(client, &record.refresh_token, rest::unix_now(), INSTALL_CHECK_TIMEOUT).map_err(|failure| {
+        log::warn(format!("could not confirm an ONAPPINSTALL of {} with the OAuth server: {}", record.member_id, failure.error.message));
+        RequestError::Forbidden("the OAuth server did not confirm the installation".into())
+    })?;
+    verify::check_oauth_member(&record.member_id, &tokens.member_id)?;
+    Ok(tokens)
+}
+
+/// The OAuth check runs while Bitrix24 waits (inside `translate-in`'s deadline).
+const INSTALL_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(2500);
+
+fn save_tokens(member_id: &str, tokens: &oauth::PortalTokens) {
+    if let Err(error) = state::set_json(&oauth::tokens_key(member_id), tokens, Some(oauth::TOKENS_TTL)) {
+        log::warn(format!("cannot keep the Bitrix24 tokens of {member_id}: {}", error.message));
+    }
 }
 
 fn forget_installation(view: &EventView, existing: Option<&Installation>, configured_token: Option<&str>) -> Result<Translated, RequestError> {

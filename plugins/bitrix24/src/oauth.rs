@@ -198,9 +198,14 @@ pub fn transport_error(client: &OAuthClient, error: &http::HttpError) -> Refresh
 
 /// Exchange `refresh_token` for new tokens (the HTTP edge).
 pub fn refresh(client: &OAuthClient, refresh_token: &str, now: u64) -> Result<PortalTokens, RefreshError> {
+    exchange(client, refresh_token, now, TIMEOUT)
+}
+
+/// [`refresh`] waiting at most `timeout` for the server.
+pub fn exchange(client: &OAuthClient, refresh_token: &str, now: u64, timeout: Duration) -> Result<PortalTokens, RefreshError> {
     let response = http::Request::get(client.refresh_url(refresh_token))
         .header("accept", "application/json")
-        .timeout(TIMEOUT)
+        .timeout(timeout)
         .send()
         .map_err(|error| transport_error(client, &error))?;
     parse_refresh_response(response.status, &response.body, now)

@@ -25,19 +25,64 @@ pub fn check_event_token(received: Option<&str>, configured: Option<&str>, recor
     }
 }
 
-/// Decide whether an ONAPPINSTALL may be recorded. With a configured token
-/// it must match; otherwise the first installation of a portal wins, so a
-/// forged ONAPPINSTALL cannot replace a genuine portal's token. To accept a
-/// reinstall that brings a new token, set `application_token` to it.
-pub fn check_install_token(received: &str, configured: Option<&str>, recorded: Option<&str>) -> Result<(), RequestError> {
-    match (configured, recorded) {
-        (Some(expected), _) if !same_secret(received, expected) => Err(forbidden("the installation's token differs from the configured one")),
-        (None, Some(expected)) if !same_secret(received, expected) => Err(forbidden(
-            "this portal is already installed with another token; to accept the new installation, \
-             set `application_token` to the new token in the connector settings",
-        )),
-        _ => Ok(()),
+/// How an ONAPPINSTALL proves it comes from the portal it names. Without a
+/// proof it is refused: a forged install must neither claim a portal nor
+/// lock the genuine one out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstallCheck {
+    /// `application_token` is configured: the install must carry it.
+    ConfiguredToken,
+    /// `install_secret` is configured: the handler URL must carry it
+    /// (`?install_secret=…`), which only the portal's administrator knows.
+    InstallSecret,
+    /// `client_id` and `client_secret` are configured: the install's refresh
+    /// token is exchanged at Bitrix24's OAuth server, whose answer must name
+    /// the same portal (`member_id`).
+    OAuth,
+}
+
+impl InstallCheck {
+    /// The strongest check the settings allow, or why none applies.
+    pub fn choose(configured_token: bool, install_secret: bool, oauth_client: bool) -> Result<Self, RequestError> {
+        match (configured_token, install_secret, oauth_client) {
+            (true, _, _) => Ok(Self::ConfiguredToken),
+            (_, true, _) => Ok(Self::InstallSecret),
+            (_, _, true) => Ok(Self::OAuth),
+            _ => Err(RequestError::Forbidden(
+                "ONAPPINSTALL cannot be verified: set `application_token`, `install_secret` (and add \
+                 `?install_secret=…` to the application's handler URL) or `client_id` + `client_secret`"
+                    .into(),
+            )),
+        }
     }
+}
+
+/// An install's `application_token` against the configured one.
+pub fn check_install_token(received: &str, configured: &str) -> Result<(), RequestError> {
+    if same_secret(received, configured) { Ok(()) } else { Err(forbidden("the installation's token differs from the configured one")) }
+}
+
+/// The `install_secret` query parameter of the handler URL against the
+/// configured secret.
+pub fn check_install_secret(path_with_query: &str, configured: &str) -> Result<(), RequestError> {
+    let query = path_with_query.split_once('?').map_or("", |(_, query)| query);
+    let tree = switchboard_sdk::form::decode_nested(query.as_bytes());
+    match switchboard_sdk::form::get_str(&tree, &["install_secret"]) {
+        Some(secret) if same_secret(secret, configured) => Ok(()),
+        Some(_) => Err(RequestError::Forbidden("ONAPPINSTALL carries a wrong install_secret".into())),
+        None => Err(RequestError::Forbidden("ONAPPINSTALL without ?install_secret= in the handler URL".into())),
+    }
+}
+
+/// The OAuth server's answer must be about the portal the install names.
+pub fn check_oauth_member(event_member_id: &str, oauth_member_id: &str) -> Result<(), RequestError> {
+    if !oauth_member_id.is_empty() && oauth_member_id == event_member_id {
+        return Ok(());
+    }
+    Err(RequestError::Forbidden(format!(
+        "ONAPPINSTALL names portal {event_member_id}, but Bitrix24's OAuth server issued its refresh token for {}",
+        if oauth_member_id.is_empty() { "no portal" } else { oauth_member_id }
+    )))
 }
 
 fn forbidden(detail: &str) -> RequestError {
@@ -88,11 +133,27 @@ mod tests {
     }
 
     #[test]
-    fn first_installation_wins_unless_configured() {
-        assert!(check_install_token("new", None, None).is_ok());
-        assert!(check_install_token("same", None, Some("same")).is_ok());
-        forbidden_text(check_install_token("other", None, Some("first")));
-        assert!(check_install_token("other", Some("other"), Some("first")).is_ok());
-        forbidden_text(check_install_token("forged", Some("cfg"), None));
+    fn an_install_needs_a_proof() {
+        assert_eq!(InstallCheck::choose(true, true, true).unwrap(), InstallCheck::ConfiguredToken);
+        assert_eq!(InstallCheck::choose(false, true, true).unwrap(), InstallCheck::InstallSecret);
+        assert_eq!(InstallCheck::choose(false, false, true).unwrap(), InstallCheck::OAuth);
+        let refused = InstallCheck::choose(false, false, false).unwrap_err();
+        assert!(matches!(refused, RequestError::Forbidden(ref m) if m.contains("install_secret")), "{refused:?}");
+    }
+
+    #[test]
+    fn install_tokens_and_secrets_are_compared_exactly() {
+        assert!(check_install_token("cfg", "cfg").is_ok());
+        forbidden_text(check_install_token("forged", "cfg"));
+        assert!(check_install_secret("/hooks/support?install_secret=s3cr%2Bt", "s3cr+t").is_ok());
+        forbidden_text(check_install_secret("/hooks/support?install_secret=guess", "s3cr+t"));
+        forbidden_text(check_install_secret("/hooks/support", "s3cr+t"));
+    }
+
+    #[test]
+    fn the_oauth_answer_must_name_the_installing_portal() {
+        assert!(check_oauth_member("m1", "m1").is_ok());
+        forbidden_text(check_oauth_member("victim", "attacker"));
+        forbidden_text(check_oauth_member("m1", ""));
     }
 }
