@@ -226,6 +226,28 @@ async fn close_forgets_the_dialog() {
     assert!(env.botone.requests_to(&format!("/conversation/{}", first.uuid)).is_empty(), "no status check after close");
 }
 
+fn with_token(payload: &Value, token: &str) -> Value {
+    let mut payload = payload.clone();
+    payload["callback_token"] = json!(token);
+    payload
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dialog_token_cannot_address_another_conversation() {
+    let env = env().await;
+    let first = env.start_dialog(&env.private().with_message("Hi").with_message_id(2451), 1).await;
+    let second = env.start_dialog(&env.group().with_message("Hello").with_message_id(2452), 2).await;
+    let url = env.callback_url();
+    let to_second = env.botone.payload(&second, &Block::say("for the group"), "tok-2");
+    let first_token = first.variables["switchboard_callback_token"].as_str().unwrap().to_string();
+    let (status, body) = env.botone.post_callback(&url, &with_token(&to_second, &first_token)).await;
+    assert_eq!(status, 403, "{body}");
+    env.assert_bitrix_exactly("imbot.message.add", 0).await;
+    let (status, body) = env.botone.post_callback(&url, &to_second).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(env.bitrix.wait_for_method("imbot.message.add", 1, WAIT).await[0].require("MESSAGE"), "for the group");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_callbacks_are_rejected() {
     let env = env().await;
@@ -233,11 +255,14 @@ async fn bad_callbacks_are_rejected() {
     let url = env.callback_url();
     let good = env.botone.payload(&dialog, &Block::question("Name?"), "tok");
 
-    let mut wrong = good.clone();
-    wrong["callback_token"] = json!("not-the-secret");
-    let (status, body) = env.botone.post_callback(&url, &wrong).await;
-    assert_eq!(status, 403, "{body}");
-    assert!(!body.contains(CALLBACK_TOKEN) && !body.contains("not-the-secret"), "{body}");
+    assert_ne!(good["callback_token"], json!(CALLBACK_TOKEN), "dialogs get their own token, not the connector's secret");
+    for token in ["not-the-secret", CALLBACK_TOKEN] {
+        let mut wrong = good.clone();
+        wrong["callback_token"] = json!(token);
+        let (status, body) = env.botone.post_callback(&url, &wrong).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(!body.contains(CALLBACK_TOKEN) && !body.contains("not-the-secret"), "{body}");
+    }
     let mut missing = good.clone();
     missing.as_object_mut().unwrap().remove("callback_token");
     assert_eq!(env.botone.post_callback(&url, &missing).await.0, 403);
@@ -260,12 +285,13 @@ async fn bad_callbacks_are_rejected() {
     assert_eq!(status, 400);
     assert!(body.contains("field `token`"), "{body}");
 
-    let unknown = json!({"callback_token": CALLBACK_TOKEN, "dialog": "00000000-0000-4000-a000-000000000000", "text": "hi"});
+    let unknown = json!({"callback_token": good["callback_token"], "dialog": "00000000-0000-4000-a000-000000000000", "text": "hi"});
     let (status, body) = env.botone.post_callback(&url, &unknown).await;
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("unknown dialog"), "{body}");
-    let unknown = json!({"callback_token": CALLBACK_TOKEN, "conversation": "x:1:2", "text": "hi"});
-    assert_eq!(env.botone.post_callback(&url, &unknown).await.0, 404);
+    // A named conversation is checked against the token before anything else.
+    let unknown = json!({"callback_token": good["callback_token"], "conversation": "x:1:2", "text": "hi"});
+    assert_eq!(env.botone.post_callback(&url, &unknown).await.0, 403);
 
     // A callback for another connector's plugin name is not ours.
     let (status, _) = env.botone.post_callback(&env.host.url(&format!("/hooks/{CONNECTOR}/dify")), &good).await;

@@ -40,7 +40,8 @@ pub const PASSWORD: &str = "Cave2016";
 pub const BOT_ID: u64 = 1446;
 /// A second bot, the target of `goto`.
 pub const OTHER_BOT_ID: u64 = 698;
-/// The `callback_token` test connectors are configured with.
+/// The `callback_token` test connectors are configured with: the key of
+/// the per-dialog tokens, never sent to Bot.one itself.
 pub const CALLBACK_TOKEN: &str = "botone-callback-secret";
 
 /// One recorded request.
@@ -314,8 +315,9 @@ impl FakeBotOne {
     /// The callback payload of the README's template for `block` in `dialog`.
     pub fn payload(&self, dialog: &FakeDialog, block: &Block, token: &str) -> Value {
         let conversation = dialog.variables.get("switchboard_conversation").cloned().unwrap_or(Value::Null);
+        let callback_token = dialog.variables.get("switchboard_callback_token").cloned().unwrap_or(Value::Null);
         let mut payload = json!({
-            "callback_token": CALLBACK_TOKEN,
+            "callback_token": callback_token,
             "token": token,
             "text": block.text,
             "wait_for_answer": block.wait_for_answer,

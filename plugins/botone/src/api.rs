@@ -24,6 +24,9 @@ pub const MESSAGE_VARIABLE: &str = "message";
 /// callback may name the conversation with it (`"conversation"`).
 pub const CONVERSATION_VARIABLE: &str = "switchboard_conversation";
 
+/// The dialog variable holding the token its callbacks must carry.
+pub const CALLBACK_TOKEN_VARIABLE: &str = "switchboard_callback_token";
+
 /// `{base}{path}`. The base is the instance address (`https://manual.bot.one`);
 /// a trailing slash or a trailing `/api` are tolerated.
 pub fn endpoint(base_url: &str, path: &str) -> String {
@@ -55,11 +58,16 @@ pub fn basic_auth(login: &str, password: &str) -> String {
 }
 
 /// The variables of a new dialog: the platform variables (a repeated key
-/// keeps its last value), then `switchboard_conversation` and `message` (the
-/// user's text), which win over platform variables of the same name.
-pub fn dialog_variables(platform: &[(String, String)], conversation_id: &str, text: &str) -> Map<String, Value> {
+/// keeps its last value), then `switchboard_conversation`,
+/// `switchboard_callback_token` (when a `callback_token` is configured) and
+/// `message` (the user's text), which win over platform variables of the
+/// same name.
+pub fn dialog_variables(platform: &[(String, String)], conversation_id: &str, text: &str, callback_token: Option<&str>) -> Map<String, Value> {
     let mut variables: Map<String, Value> = platform.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
     variables.insert(CONVERSATION_VARIABLE.into(), Value::String(conversation_id.into()));
+    if let Some(token) = callback_token {
+        variables.insert(CALLBACK_TOKEN_VARIABLE.into(), Value::String(token.into()));
+    }
     variables.insert(MESSAGE_VARIABLE.into(), Value::String(text.into()));
     variables
 }
@@ -260,12 +268,15 @@ mod tests {
             ("DIALOG_ID".to_string(), "18".to_string()),
             ("message".to_string(), "platform value".to_string()),
         ];
-        let variables = dialog_variables(&platform, "a1b2c3:55:17", "Hello \"bot\"");
+        let variables = dialog_variables(&platform, "a1b2c3:55:17", "Hello \"bot\"", Some("t0k"));
         let body = create_body(&variables);
         assert_eq!(body["response"], Value::Bool(true));
         let encoded = body["variables"].as_str().expect("`variables` must be a JSON string, not an object");
         let decoded: Value = serde_json::from_str(encoded).unwrap();
-        assert_eq!(decoded, json!({"DIALOG_ID": "18", "BOT_ID": "55", "switchboard_conversation": "a1b2c3:55:17", "message": "Hello \"bot\""}));
+        assert_eq!(
+            decoded,
+            json!({"DIALOG_ID": "18", "BOT_ID": "55", "switchboard_conversation": "a1b2c3:55:17", "switchboard_callback_token": "t0k", "message": "Hello \"bot\""})
+        );
         assert_eq!(body.as_object().unwrap().len(), 2, "{body}");
     }
 

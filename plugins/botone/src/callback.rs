@@ -5,7 +5,7 @@
 //!
 //! ```json
 //! {
-//!   "callback_token": "<the connector's callback_token>",
+//!   "callback_token": "<the dialog's switchboard_callback_token variable>",
 //!   "dialog": "<the dialog's UUID, or its numeric id>",
 //!   "token": "<the block's token>",
 //!   "text": "What is your order number?",
@@ -20,15 +20,25 @@
 //!
 //! Instead of `dialog`, `conversation` may carry the value of the
 //! `switchboard_conversation` variable the plugin passes into every dialog.
+//!
+//! `callback_token` is per dialog: the plugin passes every dialog it starts a
+//! `switchboard_callback_token` variable, an HMAC-SHA256 of the
+//! conversation id keyed with the connector's `callback_token` setting
+//! (which itself never leaves the host). A callback is accepted only for the
+//! conversation its token was issued for: a token leaked from one dialog
+//! cannot address another.
 //! Unknown fields are ignored; `null` counts as absent. Pure: validation
 //! only, the lookups happen in `lib.rs`.
 
+use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use switchboard_sdk::{Button, Control, OutboundFile, OutboundMessage, RequestError};
 
 /// A validated callback.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Callback {
+    /// The per-dialog token it presents (checked once the conversation is known).
+    pub callback_token: String,
     /// The bot author's own id of this callback (`id`), when given.
     pub id: Option<String>,
     /// The Bot.one dialog (UUID or numeric id), when given.
@@ -81,9 +91,27 @@ pub fn secrets_match(given: &str, expected: &str) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Validate a callback request: `POST`, a JSON object body, the right
-/// `callback_token` (403 otherwise), then every field (400 naming the field).
-pub fn parse(method: &str, body: &[u8], expected_secret: &str) -> Result<Callback, RequestError> {
+/// The token of the dialogs of `conversation_id`: hex HMAC-SHA256 keyed
+/// with the connector's secret.
+pub fn dialog_token(secret: &str, conversation_id: &str) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(b"switchboard/botone/callback\0");
+    mac.update(conversation_id.as_bytes());
+    mac.finalize().into_bytes().iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Whether `given` is the token issued for `conversation_id`.
+pub fn check_dialog_token(given: &str, secret: &str, conversation_id: &str) -> Result<(), RequestError> {
+    if !secret.is_empty() && secrets_match(given, &dialog_token(secret, conversation_id)) {
+        return Ok(());
+    }
+    Err(RequestError::Forbidden(format!("the `callback_token` was not issued for conversation `{conversation_id}`")))
+}
+
+/// Validate a callback request: `POST`, a JSON object body with a
+/// `callback_token` (403 otherwise), then every field (400 naming the
+/// field). The token itself is checked once the conversation is known.
+pub fn parse(method: &str, body: &[u8]) -> Result<Callback, RequestError> {
     if !method.eq_ignore_ascii_case("POST") {
         return Err(bad(format!("method {method} is not supported: Bot.one callbacks are POST requests with a JSON body")));
     }
@@ -92,11 +120,10 @@ pub fn parse(method: &str, body: &[u8], expected_secret: &str) -> Result<Callbac
         Ok(_) => return Err(bad("the body must be a JSON object")),
         Err(e) => return Err(bad(format!("the body is not valid JSON ({e}); configure the block to send application/json"))),
     };
-    match object.get("callback_token") {
-        Some(Value::String(given)) if !expected_secret.is_empty() && secrets_match(given, expected_secret) => {}
-        Some(Value::String(_)) => return Err(RequestError::Forbidden("wrong `callback_token`".into())),
+    let callback_token = match object.get("callback_token") {
+        Some(Value::String(given)) if !given.is_empty() => given.clone(),
         _ => return Err(RequestError::Forbidden("missing `callback_token`".into())),
-    }
+    };
     let fields = Fields(&object);
     let dialog = fields.dialog()?;
     let conversation = fields.non_empty_string("conversation")?;
@@ -133,7 +160,7 @@ pub fn parse(method: &str, body: &[u8], expected_secret: &str) -> Result<Callbac
     if text.trim().is_empty() && buttons.is_empty() && files.is_empty() && handoff.is_none() && !close {
         return Err(bad("field `text` is empty"));
     }
-    Ok(Callback { id, dialog, conversation, token, text, buttons, files, wait_for_answer, handoff, close })
+    Ok(Callback { callback_token, id, dialog, conversation, token, text, buttons, files, wait_for_answer, handoff, close })
 }
 
 struct Fields<'a>(&'a Map<String, Value>);
@@ -292,7 +319,7 @@ mod tests {
     const SECRET: &str = "cb-secret-42";
 
     fn parse_json(body: Value) -> Result<Callback, RequestError> {
-        parse("POST", body.to_string().as_bytes(), SECRET)
+        parse("POST", body.to_string().as_bytes())
     }
 
     fn valid() -> Value {
@@ -378,21 +405,29 @@ mod tests {
     }
 
     #[test]
-    fn wrong_or_missing_callback_token_is_forbidden() {
+    fn a_missing_callback_token_is_forbidden() {
         for body in [
             without(valid(), "callback_token"),
-            with(valid(), "callback_token", json!("cb-secret-43")),
             with(valid(), "callback_token", json!("")),
             with(valid(), "callback_token", json!(42)),
             with(valid(), "callback_token", Value::Null),
         ] {
             assert!(matches!(parse_json(body.clone()), Err(RequestError::Forbidden(_))), "{body}");
         }
-        // An unconfigured secret never matches, not even an empty one.
-        let empty = json!({"callback_token": "", "dialog": "d", "text": "x"});
-        assert!(matches!(parse("POST", empty.to_string().as_bytes(), ""), Err(RequestError::Forbidden(_))));
-        // The secret is never echoed.
-        match parse_json(with(valid(), "callback_token", json!("guess"))) {
+        assert_eq!(parse_json(valid()).unwrap().callback_token, SECRET);
+    }
+
+    #[test]
+    fn a_dialog_token_opens_only_its_own_conversation() {
+        let token = dialog_token(SECRET, "a1b2c3:55:17");
+        assert_eq!(token.len(), 64);
+        assert!(check_dialog_token(&token, SECRET, "a1b2c3:55:17").is_ok());
+        assert!(check_dialog_token(&token, SECRET, "a1b2c3:55:18").is_err(), "aimed at another conversation");
+        assert!(check_dialog_token(SECRET, SECRET, "a1b2c3:55:17").is_err(), "the connector's secret itself is not a dialog token");
+        assert!(check_dialog_token(&token, "another-secret", "a1b2c3:55:17").is_err());
+        // An unconfigured secret never matches.
+        assert!(check_dialog_token(&dialog_token("", "c"), "", "c").is_err());
+        match check_dialog_token("guess", SECRET, "c") {
             Err(RequestError::Forbidden(m)) => assert!(!m.contains(SECRET) && !m.contains("guess")),
             other => panic!("{other:?}"),
         }
@@ -400,9 +435,9 @@ mod tests {
 
     #[test]
     fn malformed_bodies_are_bad_requests() {
-        assert!(bad_request(parse("POST", b"not json", SECRET)).contains("not valid JSON"));
-        assert!(bad_request(parse("POST", b"[1,2]", SECRET)).contains("JSON object"));
-        assert!(bad_request(parse("GET", valid().to_string().as_bytes(), SECRET)).contains("GET"));
+        assert!(bad_request(parse("POST", b"not json")).contains("not valid JSON"));
+        assert!(bad_request(parse("POST", b"[1,2]")).contains("JSON object"));
+        assert!(bad_request(parse("GET", valid().to_string().as_bytes())).contains("GET"));
     }
 
     #[test]
@@ -461,7 +496,7 @@ mod tests {
         let id = event_id("a1b2c3:55:17", Some("1771928985000"), &callback);
         assert!(id.starts_with("a1b2c3:55:17:1771928985000:"), "{id}");
         // The same callback delivered again (even formatted differently) has the same id.
-        let again = parse("POST", serde_json::to_vec_pretty(&valid()).unwrap().as_slice(), SECRET).unwrap();
+        let again = parse("POST", serde_json::to_vec_pretty(&valid()).unwrap().as_slice()).unwrap();
         assert_eq!(event_id("a1b2c3:55:17", Some("1771928985000"), &again), id);
         // The same block asking again after the user answered: a new turn, a new id.
         assert_ne!(event_id("a1b2c3:55:17", Some("1771928999000"), &callback), id);

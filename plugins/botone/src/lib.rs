@@ -63,6 +63,8 @@ pub struct Settings {
     pub busy_message: Option<String>,
     /// HTTP timeout.
     pub timeout: Duration,
+    /// `callback_token`: the key of every dialog's callback token.
+    pub callback_secret: Option<String>,
 }
 
 impl Settings {
@@ -82,6 +84,7 @@ impl Settings {
             operator_reply: config::get_or("operator_reply", DEFAULT_OPERATOR_REPLY),
             busy_message: config::get("busy_message"),
             timeout: config::seconds("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)?,
+            callback_secret: config::get("callback_token").filter(|secret| !secret.is_empty()),
         })
     }
 }
@@ -105,8 +108,8 @@ impl Provider for BotOne {
             log::error("setting `callback_token` is not configured: every Bot.one callback is refused");
             return Err(RequestError::Forbidden("this connector has no callback_token configured".into()));
         };
-        let callback = callback::parse(&request.method, &request.body, &secret)?;
-        match accept_callback(&callback) {
+        let callback = callback::parse(&request.method, &request.body)?;
+        match accept_callback(&callback, &secret) {
             Ok(result) => result,
             Err(error) => {
                 log::error(format!("Bot.one callback failed: {}", error.message));
@@ -225,7 +228,8 @@ fn start(settings: &Settings, message: &InboundMessage, bot_id: &str) -> Result<
     // back) before it answers, and a new dialog has no waiting block yet.
     state::delete(&dialog::pending_key(id))?;
     state::set_json(&dialog::conversation_key(id), &conversation, state::DEFAULT_TTL)?;
-    let variables = api::dialog_variables(&message.variables, id, &message.text);
+    let callback_token = settings.callback_secret.as_deref().map(|secret| callback::dialog_token(secret, id));
+    let variables = api::dialog_variables(&message.variables, id, &message.text, callback_token.as_deref());
     let Created { uuid, number } = Client { settings }.create(bot_id, &api::create_body(&variables))?;
     let record = DialogRecord { uuid, number, conversation };
     save_dialog(&record)?;
@@ -300,7 +304,7 @@ fn goto(settings: &Settings, message: &InboundMessage, record: Option<DialogReco
 // ---------------------------------------------------------------------------
 // Callbacks
 
-fn accept_callback(callback: &callback::Callback) -> Result<Result<CallbackResult, RequestError>, PluginError> {
+fn accept_callback(callback: &callback::Callback, secret: &str) -> Result<Result<CallbackResult, RequestError>, PluginError> {
     let by_dialog = match &callback.dialog {
         Some(dialog) => state::get_json::<StoredConversation>(&dialog::reverse_key(dialog))?,
         None => None,
@@ -313,9 +317,7 @@ fn accept_callback(callback: &callback::Callback) -> Result<Result<CallbackResul
             Some(_) => named.clone(),
             None => match load_dialog(named)? {
                 // The conversation runs another dialog: this one is stale.
-                Some(record) if !record.is_named(dialog) => {
-                    return Ok(Err(RequestError::NotFound(format!("unknown dialog `{dialog}`"))));
-                }
+                Some(record) if !record.is_named(dialog) => return Ok(Err(unknown(&format!("dialog `{dialog}`")))),
                 Some(_) => named.clone(),
                 // No dialog stored yet: Bot.one ran this block before
                 // answering our create call. The conversation decides.
@@ -325,19 +327,20 @@ fn accept_callback(callback: &callback::Callback) -> Result<Result<CallbackResul
         (Some(named), None) => named.clone(),
         (None, Some(dialog)) => match &by_dialog {
             Some(found) => found.id.clone(),
-            None => return Ok(Err(RequestError::NotFound(format!("unknown dialog `{dialog}`")))),
+            None => return Ok(Err(unknown(&format!("dialog `{dialog}`")))),
         },
         (None, None) => unreachable!("callback::parse requires `dialog` or `conversation`"),
     };
+    if let Err(refused) = callback::check_dialog_token(&callback.callback_token, secret, &conversation_id) {
+        return Ok(Err(refused));
+    }
     // The freshest conversation-ref (written before the create call and
     // refreshed by every user message).
     let conversation = match state::get_json::<StoredConversation>(&dialog::conversation_key(&conversation_id))? {
         Some(conversation) => conversation,
         None => match by_dialog {
             Some(found) => found,
-            None => {
-                return Ok(Err(RequestError::NotFound(format!("unknown conversation `{conversation_id}`"))));
-            }
+            None => return Ok(Err(unknown(&format!("conversation `{conversation_id}`")))),
         },
     };
     if callback.wait_for_answer {
@@ -365,6 +368,13 @@ fn accept_callback(callback: &callback::Callback) -> Result<Result<CallbackResul
             body: callback::accepted_body(&conversation.id, callback.wait_for_answer),
         }),
     }))
+}
+
+/// A callback for a dialog or conversation we do not know (yet: Bot.one may
+/// run a block before it answered our create call, so 404 invites a retry).
+/// Dialog UUIDs are random, so the answer tells a prober nothing.
+fn unknown(what: &str) -> RequestError {
+    RequestError::NotFound(format!("unknown {what}"))
 }
 
 // ---------------------------------------------------------------------------
