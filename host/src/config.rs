@@ -131,6 +131,9 @@ pub struct SandboxConfig {
     pub max_response_bytes: usize,
     /// Outbound HTTP requests one call may start (more fail at once).
     pub max_requests_per_call: usize,
+    /// Outbound HTTP requests of one tenant's plugins in flight at once, over
+    /// all its calls; more wait for a slot (within their call's deadline).
+    pub max_outbound_in_flight_per_tenant: usize,
     /// Deadline of `translate-in`, which runs while the platform waits for
     /// its HTTP answer (capped at `call_timeout_ms`).
     pub translate_in_timeout_ms: u64,
@@ -392,6 +395,7 @@ impl Default for SandboxConfig {
             max_result_bytes: 1024 * 1024,
             translate_in_timeout_ms: 3000,
             max_requests_per_call: 32,
+            max_outbound_in_flight_per_tenant: 256,
             max_state_keys: 100_000,
             max_state_bytes: 64 * 1024 * 1024,
             max_state_ttl_seconds: 30 * 24 * 3600,
@@ -504,6 +508,7 @@ impl Config {
             "`server.header_timeout_ms` and `server.body_timeout_ms` must be positive"
         );
         ensure!(self.server.max_connections > 0, "`server.max_connections` must be at least 1");
+        ensure!(self.sandbox.max_outbound_in_flight_per_tenant > 0, "`sandbox.max_outbound_in_flight_per_tenant` must be at least 1");
         ensure!(self.sandbox.translate_in_timeout_ms > 0, "`sandbox.translate_in_timeout_ms` must be positive");
         ensure!(self.sandbox.max_result_bytes >= 64 * 1024, "`sandbox.max_result_bytes` must be at least 65536");
         crate::runtime::NetworkPolicy::parse(&self.sandbox.allow_private_networks).map_err(|e| anyhow::anyhow!("`sandbox.allow_private_networks`: {e}"))?;

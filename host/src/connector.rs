@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// A connector ready to serve.
 pub struct Connector {
@@ -48,17 +49,20 @@ impl Connector {
 
 /// Build every configured connector against the loaded plugins.
 pub fn build_all(config: &Config, runtime: &Runtime, state: &Arc<dyn StateStore>) -> anyhow::Result<HashMap<String, Arc<Connector>>> {
+    // One pool of outbound slots per tenant, shared by all its connectors.
+    let mut outbound_slots: HashMap<String, Arc<Semaphore>> = HashMap::new();
     config
         .connectors
         .iter()
         .map(|c| {
-            let connector = build(c, config, runtime, state).with_context(|| format!("connector `{}`", c.id))?;
+            let slots = outbound_slots.entry(c.tenant.clone()).or_insert_with(|| Arc::new(Semaphore::new(config.sandbox.max_outbound_in_flight_per_tenant)));
+            let connector = build(c, config, runtime, state, slots).with_context(|| format!("connector `{}`", c.id))?;
             Ok((c.id.clone(), Arc::new(connector)))
         })
         .collect()
 }
 
-fn build(connector: &ConnectorConfig, config: &Config, runtime: &Runtime, state: &Arc<dyn StateStore>) -> anyhow::Result<Connector> {
+fn build(connector: &ConnectorConfig, config: &Config, runtime: &Runtime, state: &Arc<dyn StateStore>, outbound_slots: &Arc<Semaphore>) -> anyhow::Result<Connector> {
     let side = |section: &PluginSection, expected: &str| -> anyhow::Result<Binding> {
         let Some(plugin) = runtime.plugin(&section.plugin) else {
             let known: Vec<String> = runtime.plugin_names().into_iter().map(|(name, kind)| format!("{name} ({kind})")).collect();
@@ -67,7 +71,7 @@ fn build(connector: &ConnectorConfig, config: &Config, runtime: &Runtime, state:
         if plugin.kind_name() != expected {
             bail!("`{}` is a {} plugin but is used as the {expected}", section.plugin, plugin.kind_name());
         }
-        let context = plugin_context(connector, section, &plugin.manifest, config, Arc::clone(state)).with_context(|| format!("the {expected} `{}`", section.plugin))?;
+        let context = plugin_context(connector, section, &plugin.manifest, config, Arc::clone(state), Arc::clone(outbound_slots)).with_context(|| format!("the {expected} `{}`", section.plugin))?;
         Ok(Binding { plugin, context: Arc::new(context) })
     };
     let channel = side(&connector.channel, "channel")?;
@@ -105,6 +109,7 @@ fn plugin_context(
     manifest: &Manifest,
     config: &Config,
     state: Arc<dyn StateStore>,
+    outbound_slots: Arc<Semaphore>,
 ) -> anyhow::Result<PluginContext> {
     let outbound = Arc::new(AllowList::for_plugin(manifest, &section.settings));
     let rate_limit = RateLimit::from_settings(&section.settings).map_err(anyhow::Error::msg)?.map(|limit| Arc::new(OutboundLimiter::new(limit)));
@@ -123,5 +128,6 @@ fn plugin_context(
         outbound,
         rate_limit,
         network: Arc::new(NetworkPolicy::parse(&config.sandbox.allow_private_networks).map_err(anyhow::Error::msg)?),
+        outbound_slots,
     })
 }

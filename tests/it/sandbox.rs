@@ -3,7 +3,7 @@
 
 use crate::{SETTLE, WAIT, WAIT_RETRIES, deliver};
 use switchboard_tests::bitrix_events::{self, EventParams};
-use switchboard_tests::harness::{FALLBACK, HostConfig, bitrix_channel, plugin_table, toml_string};
+use switchboard_tests::harness::{FALLBACK, HostConfig, bitrix_channel, connector_toml, plugin_table, toml_string};
 use switchboard_tests::probe::Hit;
 use switchboard_tests::{FakeBitrix, Probe, TestHost, components};
 
@@ -366,6 +366,43 @@ async fn fifty_thousand_requests_not_awaited_are_capped_per_call() {
     let flood = texts.iter().find(|t| t.starts_with("sent ")).unwrap_or_else(|| panic!("the flood call answered: {texts:?}"));
     assert!(flood.starts_with("sent 32 of 50000"), "at most 32 requests per call: {flood}");
     assert_eq!(probe.hit_count(), 32, "only the admitted requests reached the server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_requests_in_flight_are_capped_and_another_tenant_is_not_held_up() {
+    let probe = Probe::start().await;
+    let bitrix = FakeBitrix::start().await;
+    let allowed = format!("[{}]", toml_string(&format!("http://{}", probe.host_port())));
+    let flood = [("target_port", toml_string(&probe.port().to_string())), ("target_path", toml_string("/slow")), ("allowed_hosts", allowed.clone())];
+    let single = [("target_port", toml_string(&probe.port().to_string())), ("allowed_hosts", allowed)];
+    let channel = bitrix_channel(&bitrix);
+    let mut config = HostConfig::default()
+        .sandbox(MEMORY_LIMIT_MB, 20_000)
+        .sandbox_line("max_outbound_in_flight_per_tenant = 4")
+        .plugin("request-flood", components::REQUEST_FLOOD)
+        .plugin("forbidden-http", components::FORBIDDEN_HTTP);
+    // Two connectors of one noisy tenant, 32 slow requests each; one quiet tenant.
+    for (id, tenant, plugin, settings) in
+        [("flood-a", "noisy", "request-flood", &flood[..]), ("flood-b", "noisy", "request-flood", &flood[..]), ("quiet", "quiet", "forbidden-http", &single[..])]
+    {
+        let table = connector_toml(id, FALLBACK, &channel, &plugin_table(plugin, settings));
+        config.connectors.push(format!("{table}tenant = {}\n", toml_string(tenant)));
+    }
+    let host = config.start().await;
+    let p = EventParams::private(&bitrix.client_endpoint());
+    deliver(&host, "flood-a", bitrix_events::message_add(&p.clone().with_message("flood"))).await;
+    deliver(&host, "flood-b", bitrix_events::message_add(&p.clone().with_message("flood"))).await;
+    // The flood holds the tenant's slots now (each request takes 300 ms).
+    tokio::time::sleep(switchboard_tests::probe::SLOW / 2).await;
+    deliver(&host, "quiet", bitrix_events::message_add(&p.clone().with_message("one request"))).await;
+
+    let sent = bitrix.wait_for_method("imbot.message.add", 3, WAIT_RETRIES).await;
+    let texts: Vec<String> = sent.iter().map(|c| c.require("MESSAGE")).collect();
+    // 64 requests of 300 ms through 4 slots take 4.8 s; the quiet tenant's
+    // request did not queue behind them: it was answered first.
+    assert_eq!(texts[0], "allowed: 200", "{texts:?}");
+    assert!(texts[1..].iter().all(|t| t.starts_with("sent 32 of 50000")), "every admitted request completed, in turn: {texts:?}");
+    assert_eq!(probe.max_slow_in_flight(), 4, "the noisy tenant never had more than its 4 requests in flight");
 }
 
 fn redis_url() -> String {

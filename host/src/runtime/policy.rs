@@ -105,6 +105,8 @@ pub struct OutboundPolicy {
     pub network: Arc<NetworkPolicy>,
     /// Requests this call may still start.
     pub requests_left: usize,
+    /// The tenant's slots for requests in flight.
+    pub slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl OutboundPolicy {
@@ -158,11 +160,14 @@ impl WasiHttpHooks for OutboundPolicy {
         self.sent = true;
         let options = Some(capped(options, self.timeout));
         let limit = self.max_response_bytes;
-        let (network, denied, plugin) = (Arc::clone(&self.network), Arc::clone(&self.denied), Arc::clone(&self.plugin));
+        let (network, denied, plugin, slots) = (Arc::clone(&self.network), Arc::clone(&self.denied), Arc::clone(&self.plugin), Arc::clone(&self.slots));
         Box::new(async move {
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
+            // Held until the response is read (the connection's io future
+            // ends): one tenant cannot hold every outbound connection.
+            let slot = slots.acquire_owned().await.map_err(|_| HttpError::ConnectionLimitReached)?;
             let addresses = network.resolve(&host, port).await.map_err(|refusal| {
                 tracing::warn!(%plugin, %refusal, "outbound request denied");
                 denied.store(true, Ordering::Relaxed);
@@ -170,6 +175,10 @@ impl WasiHttpHooks for OutboundPolicy {
             })?;
             let (response, io) = super::send::send_request(request, options, addresses, host).await?;
             let response = response.map(|body| limit_body(body, limit));
+            let io = async move {
+                let _slot = slot;
+                io.await
+            };
             Ok((response, Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>))
         })
     }

@@ -29,6 +29,8 @@ pub struct PluginContext {
     pub network: Arc<super::NetworkPolicy>,
     /// Leaky buckets per destination, when the settings ask for them.
     pub rate_limit: Option<Arc<super::OutboundLimiter>>,
+    /// The tenant's outbound requests in flight (shared by its connectors).
+    pub outbound_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// How much state one plugin may keep for its connector, and for how long.
@@ -85,6 +87,7 @@ impl PluginState {
             denied: Default::default(),
             network: Arc::clone(&context.network),
             requests_left: limits.max_requests_per_call,
+            slots: Arc::clone(&context.outbound_slots),
         };
         let limits = CallLimits::new(limits.memory_limit_bytes());
         Self { context, wasi, http: WasiHttpCtx::new(), table: ResourceTable::new(), policy, limits, output, log_lines: 0 }

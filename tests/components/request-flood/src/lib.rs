@@ -1,6 +1,8 @@
 //! A provider that starts 50,000 outbound requests to an allowed host
 //! without waiting for any of them (raw `wasi:http`), then answers with how
-//! many the host let it start. The host must cap requests per call.
+//! many the host let it start. The host must cap requests per call (and
+//! keep the tenant's requests in flight to its limit). `target_path`
+//! defaults to `/probe`.
 
 use switchboard_sdk::prelude::*;
 use wasip2::http::outgoing_handler;
@@ -13,13 +15,14 @@ const REQUESTS: usize = 50_000;
 impl Provider for RequestFlood {
     fn call_provider(_message: InboundMessage) -> Result<Vec<OutboundMessage>, PluginError> {
         let port = config::require("target_port")?;
+        let path = config::get_or("target_path", "/probe");
         let mut pending = Vec::new();
         let mut refused = 0;
         for _ in 0..REQUESTS {
             let request = OutgoingRequest::new(Fields::new());
             let _ = request.set_scheme(Some(&Scheme::Http));
             let _ = request.set_authority(Some(&format!("127.0.0.1:{port}")));
-            let _ = request.set_path_with_query(Some("/probe"));
+            let _ = request.set_path_with_query(Some(&path));
             let body = request.body().expect("a fresh request has a body");
             match outgoing_handler::handle(request, None) {
                 Ok(future) => {
