@@ -13,9 +13,15 @@
 //! 2. **throughput**: zero-latency fakes, C concurrent clients: webhooks
 //!    acknowledged and replies delivered per second on the memory, embedded
 //!    and Redis stores, CPU seconds per 1,000 webhooks, against an axum
-//!    hello-world server (a child process too) driven by the same client.
+//!    hello-world server (a child process too) driven by the same client;
+//! 3. **fair share**: one host, two tenants. The quiet tenant's messages
+//!    arrive at a steady rate (Bitrix24 → Dify, zero latency); p50/p99 of
+//!    their webhook → reply latency is measured alone, then while a noisy
+//!    tenant's channel (`slow-channel`, which sleeps past its
+//!    `translate-in` deadline) is flooded by parallel webhooks whose
+//!    senders retry after `Retry-After`, as platforms do.
 //!
-//! Set `LOAD_ONLY=slow` or `LOAD_ONLY=throughput` to run one of them.
+//! Set `LOAD_ONLY=slow`, `LOAD_ONLY=throughput` or `LOAD_ONLY=fair` to run one of them.
 
 use futures::StreamExt as _;
 use std::collections::HashMap;
@@ -23,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use switchboard_tests::bitrix_events::{self, EventParams};
 use switchboard_tests::child::{ProcessStats, free_port};
-use switchboard_tests::harness::{HostConfig, bitrix_channel, dify_provider};
+use switchboard_tests::harness::{FALLBACK, HostConfig, bitrix_channel, connector_toml, dify_provider, plugin_table};
 use switchboard_tests::{ChildHost, FakeBitrix, FakeDify};
 
 /// How big each scenario is.
@@ -33,10 +39,33 @@ struct Scale {
     provider_latency: Duration,
     throughput_webhooks: usize,
     clients: usize,
+    /// Fair share: the quiet tenant's messages per run, and their rate.
+    quiet_messages: usize,
+    quiet_per_second: u32,
+    /// Fair share: parallel senders flooding the noisy tenant.
+    flood_senders: usize,
 }
 
-const FULL: Scale = Scale { name: "full", slow_conversations: 1000, provider_latency: Duration::from_secs(1), throughput_webhooks: 5000, clients: 32 };
-const SMOKE: Scale = Scale { name: "smoke", slow_conversations: 20, provider_latency: Duration::from_millis(200), throughput_webhooks: 40, clients: 4 };
+const FULL: Scale = Scale {
+    name: "full",
+    slow_conversations: 1000,
+    provider_latency: Duration::from_secs(1),
+    throughput_webhooks: 5000,
+    clients: 32,
+    quiet_messages: 400,
+    quiet_per_second: 40,
+    flood_senders: 500,
+};
+const SMOKE: Scale = Scale {
+    name: "smoke",
+    slow_conversations: 20,
+    provider_latency: Duration::from_millis(200),
+    throughput_webhooks: 40,
+    clients: 4,
+    quiet_messages: 10,
+    quiet_per_second: 20,
+    flood_senders: 20,
+};
 
 /// Bound for every reply of a scenario to arrive.
 const DRAIN: Duration = Duration::from_secs(300);
@@ -58,6 +87,9 @@ fn main() {
         }
         if only.is_empty() || only == "throughput" {
             throughput(&scale, dir.path()).await;
+        }
+        if only.is_empty() || only == "fair" {
+            fair_share(&scale, dir.path()).await;
         }
     });
 }
@@ -247,6 +279,123 @@ async fn hello_world_rate(scale: &Scale) -> f64 {
     let _ = child.kill();
     let _ = child.wait();
     rate
+}
+
+/// Scenario 3: a quiet tenant's latency alone and while a noisy tenant is flooded.
+async fn fair_share(scale: &Scale, dir: &Path) {
+    let bitrix = FakeBitrix::start().await;
+    let dify = FakeDify::start().await;
+    let connector = |id: &str, tenant: &str, channel: &str, provider: &str| {
+        format!("{}tenant = \"{tenant}\"\n", connector_toml(id, FALLBACK, channel, provider))
+    };
+    let mut config = HostConfig::default().retry(5, 100).sandbox(64, 30_000).plugin("slow-channel", switchboard_tests::components::SLOW_CHANNEL);
+    config.store = "memory".into();
+    config.connectors.push(connector("noisy", "noisy", &plugin_table("slow-channel", &[]), &dify_provider(&dify, "chatflow")));
+    config.connectors.push(connector("quiet", "quiet", &bitrix_channel(&bitrix), &dify_provider(&dify, "chatflow")));
+    let host = ChildHost::start(&host_binary(), &config.render(), dir, "fair").await;
+    let quiet = |run: &str, i: usize| {
+        let mut p = EventParams::private(&bitrix.client_endpoint()).with_message(&format!("quiet {run} {i}"));
+        p.dialog_id = (200_000 + i).to_string();
+        bitrix_events::message_add(&p)
+    };
+    let alone = quiet_latencies(scale, &host.url, &bitrix, "alone", &quiet).await;
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = tokio::spawn(flood_noisy(format!("{}/hooks/noisy", host.url), scale.flood_senders, stop.clone()));
+    // Let the flood take the noisy tenant's slots first.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let flooded = quiet_latencies(scale, &host.url, &bitrix, "flooded", &quiet).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answers = flood.await.unwrap();
+    let stats = ProcessStats::of(host.pid());
+
+    println!(
+        "## Fair share: the quiet tenant's {} messages at {}/s, alone and while {} senders flood the noisy tenant\n",
+        scale.quiet_messages, scale.quiet_per_second, scale.flood_senders
+    );
+    println!("| quiet tenant, webhook → reply | p50 | p99 | max |\n|---|---|---|---|");
+    for (label, latencies) in [("alone", &alone), ("during the flood", &flooded)] {
+        println!("| {label} | {} | {} | {} |", ms(percentile(latencies, 0.50)), ms(percentile(latencies, 0.99)), ms(*latencies.last().unwrap()));
+    }
+    let ratio = percentile(&flooded, 0.99).as_secs_f64() / percentile(&alone, 0.99).as_secs_f64();
+    println!("\np99 during the flood / alone: **{ratio:.2}×** (target ≤ 1.2×)\n");
+    let mut statuses: Vec<_> = answers.into_iter().collect();
+    statuses.sort();
+    let statuses: Vec<String> = statuses.iter().map(|(status, count)| format!("{count} × {status}")).collect();
+    println!("Noisy tenant's webhooks answered: {}; host peak RSS {}\n", statuses.join(", "), mib(stats.peak_rss));
+}
+
+/// Post the quiet tenant's messages at the scale's steady rate; the latency
+/// of each from its post to its reply at the fake Bitrix24, sorted.
+async fn quiet_latencies(scale: &Scale, url: &str, bitrix: &FakeBitrix, run: &str, webhook: &impl Fn(&str, usize) -> String) -> Vec<Duration> {
+    let client = reqwest::Client::new();
+    let url = format!("{url}/hooks/quiet");
+    let mut tick = tokio::time::interval(Duration::from_secs(1) / scale.quiet_per_second);
+    let mut posts = Vec::new();
+    for i in 0..scale.quiet_messages {
+        tick.tick().await;
+        let (client, url, body) = (client.clone(), url.clone(), webhook(run, i));
+        posts.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let response = client.post(url).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap();
+            assert_eq!(response.status(), 200, "the quiet tenant's webhook {i} was refused");
+            started
+        }));
+    }
+    let mut started = Vec::new();
+    for post in posts {
+        started.push(post.await.unwrap());
+    }
+    let deadline = Instant::now() + DRAIN;
+    let prefix = format!("Dify says: quiet {run} ");
+    loop {
+        let delivered: HashMap<String, Instant> = bitrix.deliveries().into_iter().filter(|(text, _)| text.starts_with(&prefix)).collect();
+        if delivered.len() == scale.quiet_messages {
+            let mut latencies: Vec<Duration> =
+                started.iter().enumerate().map(|(i, at)| delivered[&format!("{prefix}{i}")].duration_since(*at)).collect();
+            latencies.sort();
+            return latencies;
+        }
+        assert!(Instant::now() < deadline, "only {} of the quiet tenant's replies arrived", delivered.len());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Keep `senders` webhooks to the noisy tenant in flight until `stop`; a
+/// sender told `429`/`503` waits for `Retry-After` (1 s when absent), as
+/// platforms do. Returns how many answers of each status arrived.
+async fn flood_noisy(url: String, senders: usize, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> HashMap<u16, usize> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(senders).build().unwrap();
+    let tasks: Vec<_> = (0..senders)
+        .map(|n| {
+            let (client, url, stop) = (client.clone(), url.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut answers: HashMap<u16, usize> = HashMap::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let status = match client.post(&url).body(format!("event=ONIMBOTMESSAGEADD&n={n}")).send().await {
+                        Ok(response) => {
+                            let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(1);
+                            let status = response.status().as_u16();
+                            if status == 429 || status == 503 {
+                                tokio::time::sleep(Duration::from_secs(retry_after)).await;
+                            }
+                            status
+                        }
+                        Err(_) => 0,
+                    };
+                    *answers.entry(status).or_default() += 1;
+                }
+                answers
+            })
+        })
+        .collect();
+    let mut total: HashMap<u16, usize> = HashMap::new();
+    for task in tasks {
+        for (status, count) in task.await.unwrap() {
+            *total.entry(status).or_default() += count;
+        }
+    }
+    total
 }
 
 /// The baseline server: reads the body, answers `ok`, on the host's runtime shape.
