@@ -19,9 +19,12 @@
 //!    their webhook → reply latency is measured alone, then while a noisy
 //!    tenant's channel (`slow-channel`, which sleeps past its
 //!    `translate-in` deadline) is flooded by parallel webhooks whose
-//!    senders retry after `Retry-After`, as platforms do.
+//!    senders retry after `Retry-After`, as platforms do;
+//! 4. **hostile suite**: every hostile test component (`tests/components/`)
+//!    at once, each on its own tenant: the outcome of each plugin's calls,
+//!    the host's peak RSS, and the quiet tenant's p99 alone and meanwhile.
 //!
-//! Set `LOAD_ONLY=slow`, `LOAD_ONLY=throughput` or `LOAD_ONLY=fair` to run one of them.
+//! Set `LOAD_ONLY=slow`, `throughput`, `fair` or `hostile` to run one of them.
 
 use futures::StreamExt as _;
 use std::collections::HashMap;
@@ -44,6 +47,8 @@ struct Scale {
     quiet_per_second: u32,
     /// Fair share: parallel senders flooding the noisy tenant.
     flood_senders: usize,
+    /// Hostile suite: messages sent to each hostile plugin at once.
+    hostile_messages: usize,
 }
 
 const FULL: Scale = Scale {
@@ -55,6 +60,7 @@ const FULL: Scale = Scale {
     quiet_messages: 400,
     quiet_per_second: 40,
     flood_senders: 500,
+    hostile_messages: 4,
 };
 const SMOKE: Scale = Scale {
     name: "smoke",
@@ -65,6 +71,7 @@ const SMOKE: Scale = Scale {
     quiet_messages: 10,
     quiet_per_second: 20,
     flood_senders: 20,
+    hostile_messages: 1,
 };
 
 /// Bound for every reply of a scenario to arrive.
@@ -90,6 +97,9 @@ fn main() {
         }
         if only.is_empty() || only == "fair" {
             fair_share(&scale, dir.path()).await;
+        }
+        if only.is_empty() || only == "hostile" {
+            hostile_suite(&scale, dir.path()).await;
         }
     });
 }
@@ -285,9 +295,8 @@ async fn hello_world_rate(scale: &Scale) -> f64 {
 async fn fair_share(scale: &Scale, dir: &Path) {
     let bitrix = FakeBitrix::start().await;
     let dify = FakeDify::start().await;
-    let connector = |id: &str, tenant: &str, channel: &str, provider: &str| {
-        format!("{}tenant = \"{tenant}\"\n", connector_toml(id, FALLBACK, channel, provider))
-    };
+    let connector =
+        |id: &str, tenant: &str, channel: &str, provider: &str| format!("{}tenant = \"{tenant}\"\n", connector_toml(id, FALLBACK, channel, provider));
     let mut config = HostConfig::default().retry(5, 100).sandbox(64, 30_000).plugin("slow-channel", switchboard_tests::components::SLOW_CHANNEL);
     config.store = "memory".into();
     config.connectors.push(connector("noisy", "noisy", &plugin_table("slow-channel", &[]), &dify_provider(&dify, "chatflow")));
@@ -351,14 +360,120 @@ async fn quiet_latencies(scale: &Scale, url: &str, bitrix: &FakeBitrix, run: &st
     loop {
         let delivered: HashMap<String, Instant> = bitrix.deliveries().into_iter().filter(|(text, _)| text.starts_with(&prefix)).collect();
         if delivered.len() == scale.quiet_messages {
-            let mut latencies: Vec<Duration> =
-                started.iter().enumerate().map(|(i, at)| delivered[&format!("{prefix}{i}")].duration_since(*at)).collect();
+            let mut latencies: Vec<Duration> = started.iter().enumerate().map(|(i, at)| delivered[&format!("{prefix}{i}")].duration_since(*at)).collect();
             latencies.sort();
             return latencies;
         }
         assert!(Instant::now() < deadline, "only {} of the quiet tenant's replies arrived", delivered.len());
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Scenario 4: every hostile test component at once, each on its own
+/// tenant, while a quiet tenant keeps being answered.
+async fn hostile_suite(scale: &Scale, dir: &Path) {
+    use switchboard_tests::components as c;
+    let bitrix = FakeBitrix::start().await;
+    let dify = FakeDify::start().await;
+    let probe = switchboard_tests::Probe::start().await;
+    let probe_port = probe.port().to_string();
+    let probe_allowed = format!("[\"http://{}\"]", probe.host_port());
+    let hostile: Vec<(&str, &str, Vec<(&str, String)>)> = vec![
+        ("spin-loop", c::SPIN_LOOP, vec![]),
+        ("memory-bomb", c::MEMORY_BOMB, vec![]),
+        ("deep-recursion", c::DEEP_RECURSION, vec![]),
+        ("huge-result", c::HUGE_RESULT, vec![]),
+        ("chatty", c::CHATTY, vec![]),
+        ("state-flood", c::STATE_FLOOD, vec![]),
+        ("request-flood", c::REQUEST_FLOOD, vec![("target_port", format!("\"{probe_port}\"")), ("allowed_hosts", probe_allowed)]),
+        // Allowed by name, refused by the SSRF guard (link-local: cloud metadata).
+        (
+            "forbidden-http",
+            c::FORBIDDEN_HTTP,
+            vec![("target_url", "\"http://169.254.169.254/latest/meta-data/\"".into()), ("allowed_hosts", "[\"http://169.254.169.254\"]".into())],
+        ),
+    ];
+    let connector = |id: &str, channel: &str, provider: &str| format!("{}tenant = \"{id}\"\n", connector_toml(id, FALLBACK, channel, provider));
+    // No retries: each hostile message runs once, to its limit.
+    let mut config = HostConfig::default().retry(1, 100).sandbox(64, 5_000);
+    config.store = "memory".into();
+    for (name, wasm, settings) in &hostile {
+        config = config.plugin(name, wasm);
+        config.connectors.push(connector(name, &bitrix_channel(&bitrix), &plugin_table(name, settings)));
+    }
+    config.connectors.push(connector("quiet", &bitrix_channel(&bitrix), &dify_provider(&dify, "chatflow")));
+    let host = ChildHost::start(&host_binary(), &config.render(), dir, "hostile").await;
+    let quiet = |run: &str, i: usize| {
+        let mut p = EventParams::private(&bitrix.client_endpoint()).with_message(&format!("quiet {run} {i}"));
+        p.dialog_id = (300_000 + i).to_string();
+        bitrix_events::message_add(&p)
+    };
+    let alone = quiet_latencies(scale, &host.url, &bitrix, "alone", &quiet).await;
+    let idle = ProcessStats::of(host.pid());
+
+    let client = reqwest::Client::new();
+    let per_component = scale.hostile_messages;
+    let mut attacks = Vec::new();
+    for (name, _, _) in &hostile {
+        for i in 0..per_component {
+            let mut p = EventParams::private(&bitrix.client_endpoint()).with_message(&format!("attack {i}"));
+            p.dialog_id = format!("{}", 400_000 + attacks.len());
+            let (client, url, body) = (client.clone(), format!("{}/hooks/{name}", host.url), bitrix_events::message_add(&p));
+            attacks.push(tokio::spawn(async move {
+                client.post(url).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.map(|r| r.status().as_u16())
+            }));
+        }
+    }
+    let during = quiet_latencies(scale, &host.url, &bitrix, "attacked", &quiet).await;
+    for attack in attacks {
+        assert_eq!(attack.await.unwrap().unwrap(), 200, "every hostile webhook is accepted (the plugin runs later)");
+    }
+    let expected = 2 * scale.quiet_messages + hostile.len() * per_component;
+    let deadline = Instant::now() + DRAIN;
+    while bitrix.delivered_count() < expected {
+        assert!(Instant::now() < deadline, "only {} of {expected} replies arrived", bitrix.delivered_count());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let peak = ProcessStats::of(host.pid());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let settled = ProcessStats::of(host.pid());
+    let metrics = reqwest::get(format!("{}/metrics", host.url)).await.unwrap().text().await.unwrap();
+
+    println!(
+        "## Hostile suite: {per_component} message(s) to each of {} hostile plugins at once, each its own tenant; 5 s deadline, 64 MiB cap, no retries\n",
+        hostile.len()
+    );
+    println!("| hostile plugin | outcomes of its calls |\n|---|---|");
+    for (name, _, _) in &hostile {
+        println!("| `{name}` | {} |", outcomes(&metrics, name));
+    }
+    println!("\n| quiet tenant, webhook → reply | p50 | p99 | max |\n|---|---|---|---|");
+    for (label, latencies) in [("alone", &alone), ("during the attack", &during)] {
+        println!("| {label} | {} | {} | {} |", ms(percentile(latencies, 0.50)), ms(percentile(latencies, 0.99)), ms(*latencies.last().unwrap()));
+    }
+    let ratio = percentile(&during, 0.99).as_secs_f64() / percentile(&alone, 0.99).as_secs_f64();
+    println!(
+        "\np99 during the attack / alone: **{ratio:.2}×**; host RSS idle {} → peak {} → {} two seconds after the last reply\n",
+        mib(idle.rss),
+        mib(peak.peak_rss),
+        mib(settled.rss)
+    );
+}
+
+/// `outcome × count` of a plugin's calls, from the host's `/metrics`.
+fn outcomes(metrics: &str, plugin: &str) -> String {
+    let mut found: Vec<String> = metrics
+        .lines()
+        .filter(|line| line.starts_with("switchboard_plugin_calls_total{") && line.contains(&format!("plugin=\"{plugin}\"")))
+        .filter_map(|line| {
+            let outcome = line.split("outcome=\"").nth(1)?.split('"').next()?;
+            let export = line.split("export=\"").nth(1)?.split('"').next()?;
+            let count = line.rsplit(' ').next()?;
+            Some(format!("{export}: {count} × {outcome}"))
+        })
+        .collect();
+    found.sort();
+    found.join(", ")
 }
 
 /// Keep `senders` webhooks to the noisy tenant in flight until `stop`; a

@@ -131,6 +131,9 @@ pub struct SandboxConfig {
     pub max_response_bytes: usize,
     /// Outbound HTTP requests one call may start (more fail at once).
     pub max_requests_per_call: usize,
+    /// Cores' worth of CPU that CPU-bound plugin calls (running more than
+    /// ~50 ms) share, in turns of 10 ms; default half the cores, at least 1.
+    pub cpu_bound_slots: Option<usize>,
     /// Outbound HTTP requests of one tenant's plugins in flight at once, over
     /// all its calls; more wait for a slot (within their call's deadline).
     pub max_outbound_in_flight_per_tenant: usize,
@@ -396,6 +399,7 @@ impl Default for SandboxConfig {
             translate_in_timeout_ms: 3000,
             max_requests_per_call: 32,
             max_outbound_in_flight_per_tenant: 256,
+            cpu_bound_slots: None,
             max_state_keys: 100_000,
             max_state_bytes: 64 * 1024 * 1024,
             max_state_ttl_seconds: 30 * 24 * 3600,
@@ -508,6 +512,7 @@ impl Config {
             "`server.header_timeout_ms` and `server.body_timeout_ms` must be positive"
         );
         ensure!(self.server.max_connections > 0, "`server.max_connections` must be at least 1");
+        ensure!(self.sandbox.cpu_bound_slots != Some(0), "`sandbox.cpu_bound_slots` must be at least 1");
         ensure!(self.sandbox.max_outbound_in_flight_per_tenant > 0, "`sandbox.max_outbound_in_flight_per_tenant` must be at least 1");
         ensure!(self.sandbox.translate_in_timeout_ms > 0, "`sandbox.translate_in_timeout_ms` must be positive");
         ensure!(self.sandbox.max_result_bytes >= 64 * 1024, "`sandbox.max_result_bytes` must be at least 65536");

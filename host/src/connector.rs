@@ -62,7 +62,13 @@ pub fn build_all(config: &Config, runtime: &Runtime, state: &Arc<dyn StateStore>
         .collect()
 }
 
-fn build(connector: &ConnectorConfig, config: &Config, runtime: &Runtime, state: &Arc<dyn StateStore>, outbound_slots: &Arc<Semaphore>) -> anyhow::Result<Connector> {
+fn build(
+    connector: &ConnectorConfig,
+    config: &Config,
+    runtime: &Runtime,
+    state: &Arc<dyn StateStore>,
+    outbound_slots: &Arc<Semaphore>,
+) -> anyhow::Result<Connector> {
     let side = |section: &PluginSection, expected: &str| -> anyhow::Result<Binding> {
         let Some(plugin) = runtime.plugin(&section.plugin) else {
             let known: Vec<String> = runtime.plugin_names().into_iter().map(|(name, kind)| format!("{name} ({kind})")).collect();
@@ -71,7 +77,8 @@ fn build(connector: &ConnectorConfig, config: &Config, runtime: &Runtime, state:
         if plugin.kind_name() != expected {
             bail!("`{}` is a {} plugin but is used as the {expected}", section.plugin, plugin.kind_name());
         }
-        let context = plugin_context(connector, section, &plugin.manifest, config, Arc::clone(state), Arc::clone(outbound_slots)).with_context(|| format!("the {expected} `{}`", section.plugin))?;
+        let context = plugin_context(connector, section, &plugin.manifest, config, Arc::clone(state), Arc::clone(outbound_slots))
+            .with_context(|| format!("the {expected} `{}`", section.plugin))?;
         Ok(Binding { plugin, context: Arc::new(context) })
     };
     let channel = side(&connector.channel, "channel")?;

@@ -382,9 +382,11 @@ async fn a_tenants_requests_in_flight_are_capped_and_another_tenant_is_not_held_
         .plugin("request-flood", components::REQUEST_FLOOD)
         .plugin("forbidden-http", components::FORBIDDEN_HTTP);
     // Two connectors of one noisy tenant, 32 slow requests each; one quiet tenant.
-    for (id, tenant, plugin, settings) in
-        [("flood-a", "noisy", "request-flood", &flood[..]), ("flood-b", "noisy", "request-flood", &flood[..]), ("quiet", "quiet", "forbidden-http", &single[..])]
-    {
+    for (id, tenant, plugin, settings) in [
+        ("flood-a", "noisy", "request-flood", &flood[..]),
+        ("flood-b", "noisy", "request-flood", &flood[..]),
+        ("quiet", "quiet", "forbidden-http", &single[..]),
+    ] {
         let table = connector_toml(id, FALLBACK, &channel, &plugin_table(plugin, settings));
         config.connectors.push(format!("{table}tenant = {}\n", toml_string(tenant)));
     }

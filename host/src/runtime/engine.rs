@@ -4,7 +4,7 @@ use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances: running guests yield and check their deadline this often.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The wasm stack of one call: deep recursion traps here, cleanly.
 pub const MAX_WASM_STACK_BYTES: usize = 512 * 1024;

@@ -1,6 +1,7 @@
 //! Running plugins: one engine, one pre-instantiated component per plugin,
 //! a fresh sandboxed store per call.
 
+mod cpu;
 mod engine;
 mod host_api;
 mod limits;
@@ -30,7 +31,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime::{Engine, Store, Trap};
 
 /// What a plugin is, decided from its exports.
 #[derive(Clone)]
@@ -93,6 +94,8 @@ pub struct Runtime {
     linker: Linker<PluginState>,
     sandbox: SandboxConfig,
     plugins: HashMap<String, Arc<Plugin>>,
+    /// Slots CPU-bound calls take turns at (`cpu.rs`).
+    cpu_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Runtime {
@@ -104,7 +107,8 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         crate::bindings::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
-        Ok(Self { engine, linker, sandbox, plugins: HashMap::new() })
+        let cpu_slots = Arc::new(tokio::sync::Semaphore::new(sandbox.cpu_bound_slots.unwrap_or_else(cpu::default_slots)));
+        Ok(Self { engine, linker, sandbox, plugins: HashMap::new(), cpu_slots })
     }
 
     /// Compile and add a plugin; a plugin with the same name is replaced.
@@ -325,7 +329,8 @@ impl Runtime {
         // Yield to the scheduler at every epoch tick so a busy guest never
         // holds a runtime thread, and trap once the deadline has passed.
         let started = Instant::now();
-        store.epoch_deadline_callback(move |_| if started.elapsed() >= timeout { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Yield(1)) });
+        let mut cpu = cpu::CpuShare::new(Arc::clone(&self.cpu_slots));
+        store.epoch_deadline_callback(move |_| if started.elapsed() >= timeout { Err(Trap::Interrupt.into()) } else { Ok(cpu.on_tick()) });
         store.set_epoch_deadline(1);
         // The epoch stops guest code; this timeout also stops a guest waiting
         // in a host call (HTTP, state) past its deadline.
