@@ -370,15 +370,22 @@ async fn quiet_latencies(scale: &Scale, url: &str, bitrix: &FakeBitrix, run: &st
 }
 
 /// Scenario 4: every hostile test component at once, each on its own
-/// tenant, while a quiet tenant keeps being answered.
+/// tenant, while a quiet tenant keeps being answered; first with CPU-bound
+/// calls unthrottled (`cpu_bound_slots` = 1000, the baseline), then with
+/// the default slots.
 async fn hostile_suite(scale: &Scale, dir: &Path) {
+    hostile_run(scale, dir, Some(1000)).await;
+    hostile_run(scale, dir, None).await;
+}
+
+async fn hostile_run(scale: &Scale, dir: &Path, cpu_bound_slots: Option<usize>) {
     use switchboard_tests::components as c;
     let bitrix = FakeBitrix::start().await;
     let dify = FakeDify::start().await;
     let probe = switchboard_tests::Probe::start().await;
     let probe_port = probe.port().to_string();
     let probe_allowed = format!("[\"http://{}\"]", probe.host_port());
-    let hostile: Vec<(&str, &str, Vec<(&str, String)>)> = vec![
+    let mut hostile: Vec<(&str, &str, Vec<(&str, String)>)> = vec![
         ("spin-loop", c::SPIN_LOOP, vec![]),
         ("memory-bomb", c::MEMORY_BOMB, vec![]),
         ("deep-recursion", c::DEEP_RECURSION, vec![]),
@@ -393,9 +400,16 @@ async fn hostile_suite(scale: &Scale, dir: &Path) {
             vec![("target_url", "\"http://169.254.169.254/latest/meta-data/\"".into()), ("allowed_hosts", "[\"http://169.254.169.254\"]".into())],
         ),
     ];
+    // `LOAD_HOSTILE=spin-loop,chatty` runs only those.
+    if let Ok(only) = std::env::var("LOAD_HOSTILE") {
+        hostile.retain(|(name, _, _)| only.split(',').any(|wanted| wanted == *name));
+    }
     let connector = |id: &str, channel: &str, provider: &str| format!("{}tenant = \"{id}\"\n", connector_toml(id, FALLBACK, channel, provider));
     // No retries: each hostile message runs once, to its limit.
     let mut config = HostConfig::default().retry(1, 100).sandbox(64, 5_000);
+    if let Some(slots) = cpu_bound_slots {
+        config = config.sandbox_line(&format!("cpu_bound_slots = {slots}"));
+    }
     config.store = "memory".into();
     for (name, wasm, settings) in &hostile {
         config = config.plugin(name, wasm);
@@ -439,8 +453,9 @@ async fn hostile_suite(scale: &Scale, dir: &Path) {
     let settled = ProcessStats::of(host.pid());
     let metrics = reqwest::get(format!("{}/metrics", host.url)).await.unwrap().text().await.unwrap();
 
+    let slots = cpu_bound_slots.map_or("default (half the cores)".to_string(), |n| n.to_string());
     println!(
-        "## Hostile suite: {per_component} message(s) to each of {} hostile plugins at once, each its own tenant; 5 s deadline, 64 MiB cap, no retries\n",
+        "## Hostile suite: {per_component} message(s) to each of {} hostile plugins at once, each its own tenant; 5 s deadline, 64 MiB cap, no retries; `cpu_bound_slots` {slots}\n",
         hostile.len()
     );
     println!("| hostile plugin | outcomes of its calls |\n|---|---|");

@@ -132,7 +132,7 @@ pub struct SandboxConfig {
     /// Outbound HTTP requests one call may start (more fail at once).
     pub max_requests_per_call: usize,
     /// Cores' worth of CPU that CPU-bound plugin calls (running more than
-    /// ~50 ms) share, in turns of 10 ms; default half the cores, at least 1.
+    /// ~20 ms) share, in turns of 10 ms; default half the cores, at least 1.
     pub cpu_bound_slots: Option<usize>,
     /// Outbound HTTP requests of one tenant's plugins in flight at once, over
     /// all its calls; more wait for a slot (within their call's deadline).

@@ -1,7 +1,7 @@
 //! CPU fairness between plugin calls.
 //!
 //! Running guest code is interrupted at every epoch tick (10 ms). A call
-//! that has been running for more than [`HOG_AFTER_TICKS`] ticks is
+//! that has been running for more than [`HOG_AFTER_TICKS`] ticks (~20 ms) is
 //! CPU-bound: from then on each of its slices needs one of a few shared
 //! CPU slots, granted in turn (tokio's semaphore is fair) and handed back
 //! one slice later. However many CPU-bound calls tenants start, together
@@ -14,8 +14,9 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use wasmtime::UpdateDeadline;
 
-/// Ticks a call may run before it counts as CPU-bound (about 50 ms of CPU).
-pub const HOG_AFTER_TICKS: u32 = 5;
+/// Ticks a call may run before it counts as CPU-bound (about 20 ms of CPU;
+/// the shipped adapters use about 1 ms per call).
+pub const HOG_AFTER_TICKS: u32 = 2;
 
 /// How long a granted slot stays taken: one tick of guest code.
 const SLICE: Duration = super::engine::EPOCH_TICK;
