@@ -385,7 +385,7 @@ async fn hostile_run(scale: &Scale, dir: &Path, cpu_bound_slots: Option<usize>) 
     let probe = switchboard_tests::Probe::start().await;
     let probe_port = probe.port().to_string();
     let probe_allowed = format!("[\"http://{}\"]", probe.host_port());
-    let mut hostile: Vec<(&str, &str, Vec<(&str, String)>)> = vec![
+    let mut hostile: Vec<HostilePlugin> = vec![
         ("spin-loop", c::SPIN_LOOP, vec![]),
         ("memory-bomb", c::MEMORY_BOMB, vec![]),
         ("deep-recursion", c::DEEP_RECURSION, vec![]),
@@ -474,6 +474,9 @@ async fn hostile_run(scale: &Scale, dir: &Path, cpu_bound_slots: Option<usize>) 
         mib(settled.rss)
     );
 }
+
+/// A hostile plugin of scenario 4: name, component path, settings.
+type HostilePlugin = (&'static str, &'static str, Vec<(&'static str, String)>);
 
 /// `outcome × count` of a plugin's calls, from the host's `/metrics`.
 fn outcomes(metrics: &str, plugin: &str) -> String {

@@ -27,10 +27,10 @@ impl Manifest {
     /// of its core modules carries it.
     pub fn read(wasm: &[u8]) -> anyhow::Result<Self> {
         for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-            if let wasmparser::Payload::CustomSection(section) = payload? {
-                if section.name() == SECTION {
-                    return serde_json::from_slice(section.data()).with_context(|| format!("its `{SECTION}` section is not a valid manifest"));
-                }
+            if let wasmparser::Payload::CustomSection(section) = payload?
+                && section.name() == SECTION
+            {
+                return serde_json::from_slice(section.data()).with_context(|| format!("its `{SECTION}` section is not a valid manifest"));
             }
         }
         Ok(Self::default())

@@ -431,7 +431,9 @@ fn shared_engine(max_in_flight: usize, memory_bytes: usize) -> anyhow::Result<En
 /// The lock is held while compiling so concurrent loads of one plugin
 /// compile it once (compilation itself runs on all cores).
 fn compile_cached(engine: &Engine, wasm: &[u8]) -> anyhow::Result<Component> {
-    static CACHE: OnceLock<Mutex<Vec<(Engine, HashMap<Vec<u8>, Component>)>>> = OnceLock::new();
+    /// Per engine: its components by their bytes.
+    type Compiled = Vec<(Engine, HashMap<Vec<u8>, Component>)>;
+    static CACHE: OnceLock<Mutex<Compiled>> = OnceLock::new();
     let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let index = match cache.iter().position(|(cached, _)| Engine::same(cached, engine)) {
         Some(index) => index,
