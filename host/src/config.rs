@@ -123,6 +123,8 @@ impl SecretSource<'_> {
 pub struct SandboxConfig {
     /// Linear-memory cap per plugin call, in MiB.
     pub memory_limit_mb: u32,
+    /// Largest plugin component accepted, in bytes.
+    pub max_plugin_bytes: usize,
     /// Wall-clock deadline per plugin call, in milliseconds.
     pub call_timeout_ms: u64,
     /// Timeout of one outbound HTTP request (connect and first byte), in ms.
@@ -392,6 +394,7 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         Self {
             memory_limit_mb: 64,
+            max_plugin_bytes: 16 * 1024 * 1024,
             call_timeout_ms: 30_000,
             http_timeout_ms: 20_000,
             max_response_bytes: 8 * 1024 * 1024,

@@ -35,6 +35,11 @@ enum Command {
         #[arg(long, short, env = "SWITCHBOARD_CONFIG", default_value = "switchboard.toml")]
         config: PathBuf,
     },
+    /// Work with plugin components.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// List the plugins the host can use (shipped and configured).
     Plugins {
         #[arg(long, short, env = "SWITCHBOARD_CONFIG")]
@@ -53,6 +58,21 @@ enum Command {
         /// Arguments as key=value.
         #[arg(value_parser = parse_pair)]
         args: Vec<(String, String)>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Check a component offline, as the host checks it before use: is it a
+    /// WebAssembly component, within the size limit, does it compile, import
+    /// only what plugins may use, export a plugin interface of the contract,
+    /// and carry a valid manifest. Exits 1 naming the problem.
+    Check {
+        /// The component (`.wasm`).
+        file: PathBuf,
+        /// Take the limits (`[sandbox] max_plugin_bytes`) from this configuration.
+        #[arg(long, short, env = "SWITCHBOARD_CONFIG")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -82,6 +102,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("configuration OK: {} connector(s)", app.connectors.len());
             Ok(())
         }
+        Command::Plugin { command: PluginCommand::Check { file, config } } => check_plugin(&file, config.as_deref()),
         Command::Plugins { config } => {
             let config = match config {
                 Some(path) => Config::load(&path)?,
@@ -105,6 +126,28 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+fn check_plugin(file: &std::path::Path, config: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let config = match config {
+        Some(path) => Config::load(path)?,
+        None => Config::from_toml_str("")?,
+    };
+    let wasm = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let runtime = switchboard::runtime::Runtime::new(config.sandbox.clone(), 1)?;
+    let checked =
+        runtime.check_plugin(&wasm).map_err(|refusal| anyhow::anyhow!("{} cannot be used as a plugin: {refusal} [{}]", file.display(), refusal.code()))?;
+    println!("{}: OK, a {} plugin for switchboard:plugin@{} ({} bytes)", file.display(), checked.kind, switchboard::runtime::CONTRACT, wasm.len());
+    println!("imports: {}", checked.imports.join(", "));
+    let manifest = &checked.manifest;
+    let list = |items: &[String]| if items.is_empty() { "none".to_string() } else { items.join(", ") };
+    println!(
+        "manifest: outbound hosts {}; endpoint settings {}; secret variables {}",
+        list(&manifest.outbound_hosts),
+        list(&manifest.outbound_host_settings),
+        list(&manifest.secret_variables)
+    );
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -174,23 +174,36 @@ async fn outbound_http_to_an_allowed_host_goes_through() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plugins_get_no_environment_filesystem_or_sockets() {
+async fn plugins_get_no_environment_or_arguments() {
     // SAFETY: set before the host starts; no other thread reads it concurrently.
     unsafe { std::env::set_var("SWITCHBOARD_TEST_SECRET", "must-not-leak") };
-    let probe = Probe::start().await;
     let bitrix = FakeBitrix::start().await;
-    let settings = [("target_port", toml_string(&probe.port().to_string()))];
     let host = HostConfig::default()
         .plugin("ambient-access", components::AMBIENT_ACCESS)
-        .connector("ambient", &bitrix_channel(&bitrix), &plugin_table("ambient-access", &settings))
+        .connector("ambient", &bitrix_channel(&bitrix), &plugin_table("ambient-access", &[]))
         .start()
         .await;
     let p = EventParams::private(&bitrix.client_endpoint()).with_message("what can you reach?").with_message_id(3201);
     deliver(&host, "ambient", bitrix_events::message_add(&p)).await;
 
     let sent = bitrix.wait_for_method("imbot.message.add", 1, WAIT).await;
-    assert_eq!(sent[0].require("MESSAGE"), "env=0 fs=denied tcp=denied");
-    assert_eq!(probe.hit_count(), 0);
+    assert_eq!(sent[0].require("MESSAGE"), "env=0 args=0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_imports_the_filesystem_or_sockets_is_refused_at_load() {
+    let bitrix = FakeBitrix::start().await;
+    let config = HostConfig::default()
+        .plugin("forbidden-imports", components::FORBIDDEN_IMPORTS)
+        .connector("ambient", &bitrix_channel(&bitrix), &plugin_table("forbidden-imports", &[]))
+        .render();
+    let error = match switchboard::Server::start(switchboard::Config::from_toml_str(&config).unwrap()).await {
+        Ok(_) => panic!("the host loaded a plugin that imports wasi:filesystem and wasi:sockets"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(error.contains("plugin `forbidden-imports` cannot be used"), "{error}");
+    assert!(error.contains("imports wasi:filesystem/") || error.contains("imports wasi:sockets/"), "{error}");
+    assert!(error.contains("which plugins may not use"), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,12 +12,14 @@ mod policy;
 mod rate_limit;
 mod sandbox;
 mod send;
+mod validate;
 
 pub use manifest::Manifest;
 pub use network::{IpNet, NetworkPolicy};
 pub use policy::AllowList;
 pub use rate_limit::{OutboundLimiter, RateLimit};
 pub use sandbox::{PluginContext, StateQuota};
+pub use validate::{CONTRACT, Checked, InvalidPlugin};
 
 use crate::bindings::{
     AddressedReply, CallbackResult, ChannelPluginPre, ConversationEvent, ConversationRef, HandoffPluginPre, HttpRequest, InboundMessage, OutboundMessage,
@@ -113,24 +115,20 @@ impl Runtime {
 
     /// Compile and add a plugin; a plugin with the same name is replaced.
     pub fn add_plugin(&mut self, name: &str, wasm: &[u8]) -> anyhow::Result<()> {
-        let component = compile_cached(&self.engine, wasm).with_context(|| format!("plugin `{name}` is not a valid WebAssembly component"))?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(anyhow::Error::from)
-            .with_context(|| format!("plugin `{name}` imports something the host does not provide (it must target switchboard:plugin@0.1)"))?;
-        let kind = if let Ok(channel) = ChannelPluginPre::new(pre.clone()) {
-            PluginKind::Channel(channel)
-        } else if let Ok(provider) = ProviderPluginPre::new(pre.clone()) {
-            PluginKind::Provider(provider)
-        } else if let Ok(handoff) = HandoffPluginPre::new(pre) {
-            PluginKind::Handoff(handoff)
-        } else {
-            anyhow::bail!("plugin `{name}` exports none of the `channel`, `provider` or `handoff` interfaces of switchboard:plugin@0.1");
+        let checked = self.check_plugin(wasm).with_context(|| format!("plugin `{name}` cannot be used"))?;
+        let pre = self.linker.instantiate_pre(&checked.component)?;
+        let kind = match checked.kind {
+            "channel" => PluginKind::Channel(ChannelPluginPre::new(pre)?),
+            "provider" => PluginKind::Provider(ProviderPluginPre::new(pre)?),
+            _ => PluginKind::Handoff(HandoffPluginPre::new(pre)?),
         };
-        let manifest = Manifest::read(wasm).with_context(|| format!("plugin `{name}`"))?;
-        self.plugins.insert(name.to_string(), Arc::new(Plugin { name: name.to_string(), manifest, kind }));
+        self.plugins.insert(name.to_string(), Arc::new(Plugin { name: name.to_string(), manifest: checked.manifest, kind }));
         Ok(())
+    }
+
+    /// Check a component as a plugin (`validate.rs`), without adding it.
+    pub fn check_plugin(&self, wasm: &[u8]) -> Result<Checked, InvalidPlugin> {
+        validate::check(&self.engine, &self.linker, wasm, self.sandbox.max_plugin_bytes, |wasm| compile_cached(&self.engine, wasm))
     }
 
     /// A loaded plugin by name.
