@@ -77,6 +77,11 @@ fn build(
         if plugin.kind_name() != expected {
             bail!("`{}` is a {} plugin but is used as the {expected}", section.plugin, plugin.kind_name());
         }
+        let missing: Vec<String> =
+            plugin.manifest.missing_settings(&section.settings).iter().map(|spec| format!("`{}` ({})", spec.name, spec.description)).collect();
+        if !missing.is_empty() {
+            bail!("the {expected} `{}` needs the setting(s) {}", section.plugin, missing.join(", "));
+        }
         let context = plugin_context(connector, section, &plugin.manifest, config, Arc::clone(state), Arc::clone(outbound_slots))
             .with_context(|| format!("the {expected} `{}`", section.plugin))?;
         Ok(Binding { plugin, context: Arc::new(context) })

@@ -12,6 +12,14 @@
 //! The manifest is JSON in the component's custom section
 //! [`SECTION`]. Fields (all optional):
 //!
+//! * `name`, `version`: the plugin's, for reports and the admin API.
+//! * `kind`: `channel`, `provider` or `handoff`; the host refuses a
+//!   component whose exports say otherwise.
+//! * `contract`: the `switchboard:plugin` version it was built against
+//!   (`0.1.0`); the host refuses versions it cannot run.
+//! * `settings`: `[{"name", "required", "secret", "description"}]`, the
+//!   settings it reads. A connector that lacks a required one is refused at
+//!   start with the description; secret ones are never shown back.
 //! * `outbound_hosts`: host patterns (`[scheme://]host[:port]`, `*.` for
 //!   subdomains) the plugin always calls, such as a service's cloud default.
 //! * `outbound_host_settings`: names of settings whose value is a URL the
@@ -46,11 +54,12 @@ pub const fn bytes<const N: usize>(json: &str) -> [u8; N] {
     out
 }
 
-/// Embed the plugin's manifest (a JSON string literal; see the
+/// Embed the plugin's manifest (a constant JSON string, e.g. a literal or a
+/// `concat!` with `env!("CARGO_PKG_VERSION")`; see the
 /// [`manifest`](crate::manifest) module for its fields) in the component.
 #[macro_export]
 macro_rules! manifest {
-    ($json:literal) => {
+    ($json:expr) => {
         #[cfg(target_arch = "wasm32")]
         #[used]
         #[unsafe(link_section = "switchboard-manifest")]

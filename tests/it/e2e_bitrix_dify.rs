@@ -158,6 +158,16 @@ async fn a_forwarded_variable_the_channel_does_not_declare_secret_is_a_config_er
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_missing_a_required_setting_is_refused_with_its_description() {
+    let bitrix = FakeBitrix::start().await;
+    let provider = format!("{{ plugin = \"dify\", base_url = {} }}", toml_string("https://api.dify.ai/v1"));
+    let config = HostConfig::default().connector(CONNECTOR, &bitrix_channel(&bitrix), &provider).render();
+    let error =
+        format!("{:#}", switchboard::Server::start(switchboard::Config::from_toml_str(&config).unwrap()).await.err().expect("the host refuses to start"));
+    assert!(error.contains("the provider `dify` needs the setting(s) `api_key` (the Dify app's API key)"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_line_group_chat_is_answered_in_the_chat() {
     let env = env("chatflow").await;
     let p = env.group().with_message("I need help with my order").with_message_id(1002);

@@ -100,7 +100,37 @@ pub fn check(
     linker.instantiate_pre(&component).map_err(|error| InvalidPlugin::UnknownImport(unknown_import(&error, &imports)))?;
     let kind = check_exports(engine, &component)?;
     let manifest = Manifest::read(wasm).map_err(|error| InvalidPlugin::Manifest(format!("{error:#}")))?;
+    check_manifest(&manifest, kind)?;
     Ok(Checked { component, kind, manifest, imports })
+}
+
+/// The manifest must agree with the component and this host.
+fn check_manifest(manifest: &Manifest, kind: &str) -> Result<(), InvalidPlugin> {
+    if let Some(declared) = &manifest.kind
+        && declared != kind
+    {
+        return Err(InvalidPlugin::Manifest(format!("it declares kind `{declared}` but exports the {kind} interface")));
+    }
+    if let Some(contract) = &manifest.contract
+        && !compatible(contract)
+    {
+        return Err(InvalidPlugin::Manifest(format!("it was built for switchboard:plugin@{contract}; this host implements @{CONTRACT}")));
+    }
+    Ok(())
+}
+
+/// Whether a component built for `version` works with this host's contract:
+/// semver, where for 0.x the minor version is the breaking one.
+fn compatible(version: &str) -> bool {
+    let parts = |v: &str| -> Option<(u64, u64, u64)> {
+        let mut it = v.trim().split('.').map(|part| part.parse::<u64>().ok());
+        Some((it.next()??, it.next()??, it.next().flatten().unwrap_or(0)))
+    };
+    match (parts(version), parts(CONTRACT)) {
+        (Some((0, minor, patch)), Some((0, host_minor, host_patch))) => minor == host_minor && patch <= host_patch,
+        (Some((major, minor, _)), Some((host_major, host_minor, _))) => major == host_major && minor <= host_minor,
+        _ => false,
+    }
 }
 
 fn check_imports(imports: &[String]) -> Result<(), InvalidPlugin> {
@@ -197,7 +227,39 @@ mod tests {
         let stranger = refusal(&component(r#"(component (import "acme:evil/thing" (instance (export "steal" (func)))))"#));
         assert_eq!(stranger, InvalidPlugin::UnknownImport("acme:evil/thing".into()));
         let sockets = refusal(&component(r#"(component (import "wasi:sockets/tcp@0.2.0" (instance)))"#));
+        assert!(compatible("0.1.0") && !compatible("0.2.0") && !compatible("1.0.0") && !compatible("0.1.9") && !compatible("x"));
         assert_eq!(sockets.code(), "plugin_forbidden_import");
         assert!(sockets.to_string().starts_with("imports wasi:sockets/tcp@0.2.0, which plugins may not use"), "{sockets}");
+    }
+
+    /// A provider whose exports are complete (by name) with `manifest` in
+    /// its custom section.
+    fn provider_with_manifest(manifest: &str) -> Vec<u8> {
+        let mut wasm = component(
+            r#"(component
+                (core module $m (func (export "f")))
+                (core instance $i (instantiate $m))
+                (func $f (canon lift (core func $i "f")))
+                (instance $api (export "call-provider" (func $f)) (export "handle-callback" (func $f)) (export "on-event" (func $f)))
+                (export "switchboard:plugin/provider@0.1.0" (instance $api)))"#,
+        );
+        let name = "switchboard-manifest";
+        let mut payload = vec![u8::try_from(name.len()).unwrap()];
+        payload.extend_from_slice(name.as_bytes());
+        payload.extend_from_slice(manifest.as_bytes());
+        wasm.push(0);
+        wasm.push(u8::try_from(payload.len()).unwrap());
+        wasm.extend(payload);
+        wasm
+    }
+
+    #[test]
+    fn the_manifest_must_agree_with_the_exports_and_the_host() {
+        assert_eq!(runtime().check_plugin(&provider_with_manifest(r#"{"kind": "provider", "contract": "0.1.0"}"#)).unwrap().kind, "provider");
+        let wrong_kind = refusal(&provider_with_manifest(r#"{"kind": "channel"}"#));
+        assert_eq!(wrong_kind.to_string(), "its manifest is invalid: it declares kind `channel` but exports the provider interface");
+        let newer = refusal(&provider_with_manifest(r#"{"contract": "0.2.0"}"#));
+        assert!(newer.to_string().contains("built for switchboard:plugin@0.2.0"), "{newer}");
+        assert_eq!(refusal(&provider_with_manifest("not json")).code(), "plugin_bad_manifest");
     }
 }

@@ -104,13 +104,28 @@ impl Channel for Bitrix24 {
 }
 
 switchboard_sdk::export_channel!(Bitrix24);
-switchboard_sdk::manifest!(
+switchboard_sdk::manifest!(concat!(
     r#"{
+    "name": "bitrix24",
+    "version": ""#,
+    env!("CARGO_PKG_VERSION"),
+    r#"",
+    "kind": "channel",
+    "contract": "0.1.0",
     "outbound_hosts": ["https://oauth.bitrix.info"],
     "outbound_host_settings": ["portal_url", "oauth_url"],
-    "secret_variables": ["access_token", "user_access_token", "bot_access_token"]
+    "secret_variables": ["access_token", "user_access_token", "bot_access_token"],
+    "settings": [
+        {"name": "application_token", "required": false, "secret": true, "description": "the token Bitrix24 sends as auth[application_token]"},
+        {"name": "install_secret", "required": false, "secret": true, "description": "proves ONAPPINSTALL when ?install_secret= is in the handler URL"},
+        {"name": "client_id", "required": false, "secret": false, "description": "the application's OAuth client_id"},
+        {"name": "client_secret", "required": false, "secret": true, "description": "the application's OAuth client_secret"},
+        {"name": "oauth_url", "required": false, "secret": false, "description": "Bitrix24's OAuth server"},
+        {"name": "portal_url", "required": false, "secret": false, "description": "the portal's REST endpoint"},
+        {"name": "welcome_message", "required": false, "secret": false, "description": "sent when the bot joins a chat"}
+    ]
 }"#
-);
+));
 
 /// Bitrix24 posts PHP-style forms; a JSON body is accepted too (handy for
 /// manual tests).

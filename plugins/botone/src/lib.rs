@@ -479,12 +479,25 @@ impl Client<'_> {
 }
 
 switchboard_sdk::export_provider!(BotOne);
-switchboard_sdk::manifest!(
+switchboard_sdk::manifest!(concat!(
     r#"{
+    "name": "botone",
+    "version": ""#,
+    env!("CARGO_PKG_VERSION"),
+    r#"",
+    "kind": "provider",
+    "contract": "0.1.0",
     "outbound_hosts": [],
-    "outbound_host_settings": ["base_url"]
+    "outbound_host_settings": ["base_url"],
+    "settings": [
+        {"name": "base_url", "required": true, "secret": false, "description": "your Bot.one instance address"},
+        {"name": "login", "required": true, "secret": false, "description": "the Bot.one account e-mail"},
+        {"name": "password", "required": true, "secret": true, "description": "the Bot.one account password"},
+        {"name": "bot_id", "required": true, "secret": false, "description": "the number in the bot's address in Bot.one"},
+        {"name": "callback_token", "required": true, "secret": true, "description": "the key of each dialog's callback token"}
+    ]
 }"#
-);
+));
 
 #[cfg(test)]
 mod tests {

@@ -153,12 +153,23 @@ fn run_workflow(settings: &Settings, message: &InboundMessage, inputs: &Map<Stri
 }
 
 switchboard_sdk::export_provider!(Dify);
-switchboard_sdk::manifest!(
+switchboard_sdk::manifest!(concat!(
     r#"{
+    "name": "dify",
+    "version": ""#,
+    env!("CARGO_PKG_VERSION"),
+    r#"",
+    "kind": "provider",
+    "contract": "0.1.0",
     "outbound_hosts": ["https://api.dify.ai"],
-    "outbound_host_settings": ["base_url"]
+    "outbound_host_settings": ["base_url"],
+    "settings": [
+        {"name": "base_url", "required": true, "secret": false, "description": "the Dify API base URL, e.g. https://api.dify.ai/v1"},
+        {"name": "api_key", "required": true, "secret": true, "description": "the Dify app's API key"},
+        {"name": "mode", "required": false, "secret": false, "description": "chatflow, workflow or agent"}
+    ]
 }"#
-);
+));
 
 #[cfg(test)]
 mod tests {

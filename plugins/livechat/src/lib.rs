@@ -411,9 +411,24 @@ fn retry_later(error: &PluginError) -> CallbackResult {
 }
 
 switchboard_sdk::export_handoff!(LiveChat);
-switchboard_sdk::manifest!(
+switchboard_sdk::manifest!(concat!(
     r#"{
+    "name": "livechat",
+    "version": ""#,
+    env!("CARGO_PKG_VERSION"),
+    r#"",
+    "kind": "handoff",
+    "contract": "0.1.0",
     "outbound_hosts": ["https://api.livechatinc.com", "https://accounts.livechat.com"],
-    "outbound_host_settings": ["api_url", "accounts_url"]
+    "outbound_host_settings": ["api_url", "accounts_url"],
+    "settings": [
+        {"name": "client_id", "required": true, "secret": false, "description": "the LiveChat app's client id"},
+        {"name": "organization_id", "required": true, "secret": false, "description": "the LiveChat organization id"},
+        {"name": "webhook_secret", "required": true, "secret": true, "description": "the Chat Webhooks secret key"},
+        {"name": "agent_token", "required": true, "secret": true, "description": "the bot agent's token"},
+        {"name": "group_id", "required": true, "secret": false, "description": "the LiveChat group for handoffs"},
+        {"name": "api_url", "required": false, "secret": false, "description": "the Agent Chat API"},
+        {"name": "accounts_url", "required": false, "secret": false, "description": "the Accounts API"}
+    ]
 }"#
-);
+));

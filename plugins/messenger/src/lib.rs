@@ -189,12 +189,24 @@ fn log_config_error(error: &PluginError) {
 }
 
 switchboard_sdk::export_provider!(Messenger);
-switchboard_sdk::manifest!(
+switchboard_sdk::manifest!(concat!(
     r#"{
+    "name": "messenger",
+    "version": ""#,
+    env!("CARGO_PKG_VERSION"),
+    r#"",
+    "kind": "provider",
+    "contract": "0.1.0",
     "outbound_hosts": [],
-    "outbound_host_settings": ["base_url"]
+    "outbound_host_settings": ["base_url"],
+    "settings": [
+        {"name": "base_url", "required": true, "secret": false, "description": "the service's app URL"},
+        {"name": "token", "required": true, "secret": true, "description": "the service's API token"},
+        {"name": "task_id", "required": true, "secret": false, "description": "the service's task id"},
+        {"name": "webhook_secret", "required": true, "secret": true, "description": "the secret the service's webhooks carry"}
+    ]
 }"#
-);
+));
 
 #[cfg(test)]
 mod tests {

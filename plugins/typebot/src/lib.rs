@@ -158,12 +158,24 @@ fn continue_chat(settings: &Settings, session_id: &str, message: &InboundMessage
 }
 
 switchboard_sdk::export_provider!(Typebot);
-switchboard_sdk::manifest!(
+switchboard_sdk::manifest!(concat!(
     r#"{
+    "name": "typebot",
+    "version": ""#,
+    env!("CARGO_PKG_VERSION"),
+    r#"",
+    "kind": "provider",
+    "contract": "0.1.0",
     "outbound_hosts": [],
-    "outbound_host_settings": ["start_url", "base_url"]
+    "outbound_host_settings": ["start_url", "base_url"],
+    "settings": [
+        {"name": "start_url", "required": false, "secret": false, "description": "the bot's startChat URL"},
+        {"name": "base_url", "required": false, "secret": false, "description": "the Typebot host, with public_id"},
+        {"name": "public_id", "required": false, "secret": false, "description": "the bot's public id"},
+        {"name": "api_key", "required": false, "secret": true, "description": "a Typebot API token"}
+    ]
 }"#
-);
+));
 
 #[cfg(test)]
 mod tests {
