@@ -188,10 +188,16 @@ async fn housekeeping(state: Arc<dyn StateStore>, queue: Arc<dyn QueueBackend>) 
 
 /// Compile the shipped plugins and the configured extra ones.
 pub async fn load_runtime(config: &Config) -> anyhow::Result<Runtime> {
-    let sandbox = config.sandbox.clone();
+    let mut sandbox = config.sandbox.clone();
+    if sandbox.compiled_cache_dir.is_none()
+        && let Some(dir) = config.store.strip_prefix("embedded:")
+    {
+        sandbox.compiled_cache_dir = Some(std::path::Path::new(dir).join("compiled"));
+    }
     let extra = config.plugins.clone();
     let max_in_flight = config.queue.max_in_flight;
     tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
         let mut runtime = Runtime::new(sandbox, max_in_flight)?;
         for (name, wasm) in SHIPPED_PLUGINS {
             runtime.add_plugin(name, wasm)?;
@@ -200,6 +206,13 @@ pub async fn load_runtime(config: &Config) -> anyhow::Result<Runtime> {
             let wasm = std::fs::read(path).with_context(|| format!("reading plugin `{name}` from {}", path.display()))?;
             runtime.add_plugin(name, &wasm)?;
         }
+        let count = |counter: &std::sync::atomic::AtomicUsize| counter.load(std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(
+            compiled = count(&runtime.loads.compiled),
+            precompiled = count(&runtime.loads.from_disk),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "plugins loaded"
+        );
         Ok(runtime)
     })
     .await?

@@ -125,6 +125,9 @@ pub struct SandboxConfig {
     pub memory_limit_mb: u32,
     /// Largest plugin component accepted, in bytes.
     pub max_plugin_bytes: usize,
+    /// Where compiled plugins are kept across restarts; default
+    /// `<dir>/compiled` of an `embedded:<dir>` store, none otherwise.
+    pub compiled_cache_dir: Option<PathBuf>,
     /// Wall-clock deadline per plugin call, in milliseconds.
     pub call_timeout_ms: u64,
     /// Timeout of one outbound HTTP request (connect and first byte), in ms.
@@ -395,6 +398,7 @@ impl Default for SandboxConfig {
         Self {
             memory_limit_mb: 64,
             max_plugin_bytes: 16 * 1024 * 1024,
+            compiled_cache_dir: None,
             call_timeout_ms: 30_000,
             http_timeout_ms: 20_000,
             max_response_bytes: 8 * 1024 * 1024,

@@ -137,9 +137,14 @@ fn check_plugin(file: &std::path::Path, config: Option<&std::path::Path>) -> any
     let runtime = switchboard::runtime::Runtime::new(config.sandbox.clone(), 1)?;
     let checked =
         runtime.check_plugin(&wasm).map_err(|refusal| anyhow::anyhow!("{} cannot be used as a plugin: {refusal} [{}]", file.display(), refusal.code()))?;
-    println!("{}: OK, a {} plugin for switchboard:plugin@{} ({} bytes)", file.display(), checked.kind, switchboard::runtime::CONTRACT, wasm.len());
-    println!("imports: {}", checked.imports.join(", "));
     let manifest = &checked.manifest;
+    let named = match (&manifest.name, &manifest.version) {
+        (Some(name), Some(version)) => format!(" `{name}` {version}"),
+        (Some(name), None) => format!(" `{name}`"),
+        _ => String::new(),
+    };
+    println!("{}: OK, a {} plugin{named} for switchboard:plugin@{} ({} bytes)", file.display(), checked.kind, switchboard::runtime::CONTRACT, wasm.len());
+    println!("imports: {}", checked.imports.join(", "));
     let list = |items: &[String]| if items.is_empty() { "none".to_string() } else { items.join(", ") };
     println!(
         "manifest: outbound hosts {}; endpoint settings {}; secret variables {}",

@@ -1,6 +1,7 @@
 //! Running plugins: one engine, one pre-instantiated component per plugin,
 //! a fresh sandboxed store per call.
 
+mod compiled;
 mod cpu;
 mod engine;
 mod host_api;
@@ -32,7 +33,7 @@ use sandbox::PluginState;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap};
 
 /// What a plugin is, decided from its exports.
@@ -98,6 +99,16 @@ pub struct Runtime {
     plugins: HashMap<String, Arc<Plugin>>,
     /// Slots CPU-bound calls take turns at (`cpu.rs`).
     cpu_slots: Arc<tokio::sync::Semaphore>,
+    /// Where the loaded components came from.
+    pub loads: LoadCounts,
+}
+
+/// How many components were compiled, or found compiled.
+#[derive(Debug, Default)]
+pub struct LoadCounts {
+    pub compiled: std::sync::atomic::AtomicUsize,
+    pub from_disk: std::sync::atomic::AtomicUsize,
+    pub from_memory: std::sync::atomic::AtomicUsize,
 }
 
 impl Runtime {
@@ -110,7 +121,7 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         crate::bindings::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         let cpu_slots = Arc::new(tokio::sync::Semaphore::new(sandbox.cpu_bound_slots.unwrap_or_else(cpu::default_slots)));
-        Ok(Self { engine, linker, sandbox, plugins: HashMap::new(), cpu_slots })
+        Ok(Self { engine, linker, sandbox, plugins: HashMap::new(), cpu_slots, loads: LoadCounts::default() })
     }
 
     /// Compile and add a plugin; a plugin with the same name is replaced.
@@ -128,7 +139,16 @@ impl Runtime {
 
     /// Check a component as a plugin (`validate.rs`), without adding it.
     pub fn check_plugin(&self, wasm: &[u8]) -> Result<Checked, InvalidPlugin> {
-        validate::check(&self.engine, &self.linker, wasm, self.sandbox.max_plugin_bytes, |wasm| compile_cached(&self.engine, wasm))
+        validate::check(&self.engine, &self.linker, wasm, self.sandbox.max_plugin_bytes, |wasm| {
+            let (component, origin) = compiled::load(&self.engine, wasm, self.sandbox.compiled_cache_dir.as_deref())?;
+            let counter = match origin {
+                compiled::Origin::Compiled => &self.loads.compiled,
+                compiled::Origin::Disk => &self.loads.from_disk,
+                compiled::Origin::Memory => &self.loads.from_memory,
+            };
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(component)
+        })
     }
 
     /// A loaded plugin by name.
@@ -423,28 +443,4 @@ fn shared_engine(max_in_flight: usize, memory_bytes: usize) -> anyhow::Result<En
     let engine = engine::build_engine(max_in_flight, memory_bytes)?;
     engines.insert((max_in_flight, memory_bytes), engine.clone());
     Ok(engine)
-}
-
-/// Compile once per distinct component bytes and engine within the process.
-/// The lock is held while compiling so concurrent loads of one plugin
-/// compile it once (compilation itself runs on all cores).
-fn compile_cached(engine: &Engine, wasm: &[u8]) -> anyhow::Result<Component> {
-    /// Per engine: its components by their bytes.
-    type Compiled = Vec<(Engine, HashMap<Vec<u8>, Component>)>;
-    static CACHE: OnceLock<Mutex<Compiled>> = OnceLock::new();
-    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let index = match cache.iter().position(|(cached, _)| Engine::same(cached, engine)) {
-        Some(index) => index,
-        None => {
-            cache.push((engine.clone(), HashMap::new()));
-            cache.len() - 1
-        }
-    };
-    let components = &mut cache[index].1;
-    if let Some(component) = components.get(wasm) {
-        return Ok(component.clone());
-    }
-    let component = Component::new(engine, wasm)?;
-    components.insert(wasm.to_vec(), component.clone());
-    Ok(component)
 }
