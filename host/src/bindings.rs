@@ -4,21 +4,31 @@
 mod generated {
     pub mod channel {
         wasmtime::component::bindgen!({
-            path: "../wit",
+            path: "../wit/since_v0.1.0",
             world: "switchboard:plugin/channel-plugin",
             imports: { default: async | trappable },
             exports: { default: async },
             additional_derives: [serde::Serialize, serde::Deserialize],
+            // The worlds import wasi:http; the host links wasmtime-wasi's own
+            // implementation of it, so reuse its bindings.
+            with: {
+                "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+                "wasi:io": wasmtime_wasi::p2::bindings::io,
+                "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+            },
         });
     }
 
     pub mod handoff {
         wasmtime::component::bindgen!({
-            path: "../wit",
+            path: "../wit/since_v0.1.0",
             world: "switchboard:plugin/handoff-plugin",
             imports: { default: async | trappable },
             exports: { default: async },
             with: {
+                "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+                "wasi:io": wasmtime_wasi::p2::bindings::io,
+                "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
                 "switchboard:plugin/types": super::channel::switchboard::plugin::types,
                 "switchboard:plugin/host": super::channel::switchboard::plugin::host,
             },
@@ -27,12 +37,15 @@ mod generated {
 
     pub mod provider {
         wasmtime::component::bindgen!({
-            path: "../wit",
+            path: "../wit/since_v0.1.0",
             world: "switchboard:plugin/provider-plugin",
             imports: { default: async | trappable },
             exports: { default: async },
             additional_derives: [serde::Serialize, serde::Deserialize],
             with: {
+                "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+                "wasi:io": wasmtime_wasi::p2::bindings::io,
+                "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
                 "switchboard:plugin/types": super::channel::switchboard::plugin::types,
                 "switchboard:plugin/host": super::channel::switchboard::plugin::host,
             },
