@@ -195,6 +195,7 @@ pub async fn load_runtime(config: &Config) -> anyhow::Result<Runtime> {
         sandbox.compiled_cache_dir = Some(std::path::Path::new(dir).join("compiled"));
     }
     let extra = config.plugins.clone();
+    let tenant_plugins = config.tenant_plugins.clone();
     let max_in_flight = config.queue.max_in_flight;
     tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();
@@ -205,6 +206,12 @@ pub async fn load_runtime(config: &Config) -> anyhow::Result<Runtime> {
         for (name, path) in &extra {
             let wasm = std::fs::read(path).with_context(|| format!("reading plugin `{name}` from {}", path.display()))?;
             runtime.add_plugin(name, &wasm)?;
+        }
+        for (tenant, plugins) in &tenant_plugins {
+            for (name, path) in plugins {
+                let wasm = std::fs::read(path).with_context(|| format!("reading plugin `{name}` of tenant `{tenant}` from {}", path.display()))?;
+                runtime.add_tenant_plugin(tenant, name, &wasm)?;
+            }
         }
         let count = |counter: &std::sync::atomic::AtomicUsize| counter.load(std::sync::atomic::Ordering::Relaxed);
         tracing::info!(

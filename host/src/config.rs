@@ -55,6 +55,11 @@ pub struct Config {
     /// replaces it.
     #[serde(default)]
     pub plugins: BTreeMap<String, PathBuf>,
+    /// Plugins of one tenant by name (`[tenant_plugins.acme] dify = "…"`):
+    /// that tenant's connectors get its own version of a plugin, everyone
+    /// else the shipped (or `[plugins]`) one.
+    #[serde(default)]
+    pub tenant_plugins: BTreeMap<String, BTreeMap<String, PathBuf>>,
     /// Connectors: one platform bot joined to one provider.
     #[serde(default, rename = "connector")]
     pub connectors: Vec<ConnectorConfig>,
@@ -470,7 +475,7 @@ impl Config {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let mut config = Self::from_toml_in(&text, base).with_context(|| format!("in {}", path.display()))?;
-        for file in config.plugins.values_mut() {
+        for file in config.plugins.values_mut().chain(config.tenant_plugins.values_mut().flat_map(|plugins| plugins.values_mut())) {
             if file.is_relative() {
                 *file = base.join(&*file);
             }
@@ -529,6 +534,12 @@ impl Config {
         }
         for name in self.plugins.keys() {
             ensure!(is_slug(name), "plugin name {name:?} must use only a-z, 0-9, `-` and `_`");
+        }
+        for (tenant, plugins) in &self.tenant_plugins {
+            ensure!(is_slug(tenant), "tenant {tenant:?} in `tenant_plugins` must use only a-z, 0-9, `-` and `_`");
+            for name in plugins.keys() {
+                ensure!(is_slug(name), "plugin name {name:?} of tenant {tenant:?} must use only a-z, 0-9, `-` and `_`");
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for connector in &self.connectors {

@@ -70,7 +70,7 @@ fn build(
     outbound_slots: &Arc<Semaphore>,
 ) -> anyhow::Result<Connector> {
     let side = |section: &PluginSection, expected: &str| -> anyhow::Result<Binding> {
-        let Some(plugin) = runtime.plugin(&section.plugin) else {
+        let Some(plugin) = runtime.plugin_for(&connector.tenant, &section.plugin) else {
             let known: Vec<String> = runtime.plugin_names().into_iter().map(|(name, kind)| format!("{name} ({kind})")).collect();
             bail!("unknown plugin `{}`; loaded plugins: {}", section.plugin, known.join(", "));
         };

@@ -168,6 +168,26 @@ async fn a_connector_missing_a_required_setting_is_refused_with_its_description(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_own_plugin_replaces_the_shipped_one_for_that_tenant_only() {
+    let bitrix = FakeBitrix::start().await;
+    let dify = FakeDify::start().await;
+    // Tenant `acme` brings its own `dify` (here the echo component).
+    let mut config = HostConfig::default().toml(&format!("[tenant_plugins.acme]\ndify = {}\n", toml_string(switchboard_tests::components::ECHO)));
+    for (id, tenant) in [("acme-support", "acme"), ("other-support", "other")] {
+        let table = connector_toml(id, FALLBACK, &bitrix_channel(&bitrix), &dify_provider(&dify, "chatflow"));
+        config.connectors.push(format!("{table}tenant = {}\n", toml_string(tenant)));
+    }
+    let host = config.start().await;
+    let p = EventParams::private(&bitrix.client_endpoint());
+    deliver(&host, "acme-support", bitrix_events::message_add(&p.clone().with_message("hi from acme").with_message_id(1301))).await;
+    deliver(&host, "other-support", bitrix_events::message_add(&p.clone().with_message("hi from other").with_message_id(1302))).await;
+    let mut texts = bitrix.wait_for_delivered(2, WAIT).await;
+    texts.sort();
+    assert_eq!(texts, ["Dify says: hi from other", "echo: hi from acme"]);
+    assert_eq!(dify.request_count(), 1, "only the other tenant's message reached the shipped Dify plugin");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_line_group_chat_is_answered_in_the_chat() {
     let env = env("chatflow").await;
     let p = env.group().with_message("I need help with my order").with_message_id(1002);

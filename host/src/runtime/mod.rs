@@ -97,6 +97,8 @@ pub struct Runtime {
     linker: Linker<PluginState>,
     sandbox: SandboxConfig,
     plugins: HashMap<String, Arc<Plugin>>,
+    /// Tenants' own versions of plugins, by tenant and name.
+    tenant_plugins: HashMap<(String, String), Arc<Plugin>>,
     /// Slots CPU-bound calls take turns at (`cpu.rs`).
     cpu_slots: Arc<tokio::sync::Semaphore>,
     /// Where the loaded components came from.
@@ -121,11 +123,25 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         crate::bindings::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         let cpu_slots = Arc::new(tokio::sync::Semaphore::new(sandbox.cpu_bound_slots.unwrap_or_else(cpu::default_slots)));
-        Ok(Self { engine, linker, sandbox, plugins: HashMap::new(), cpu_slots, loads: LoadCounts::default() })
+        Ok(Self { engine, linker, sandbox, plugins: HashMap::new(), tenant_plugins: HashMap::new(), cpu_slots, loads: LoadCounts::default() })
     }
 
     /// Compile and add a plugin; a plugin with the same name is replaced.
     pub fn add_plugin(&mut self, name: &str, wasm: &[u8]) -> anyhow::Result<()> {
+        let plugin = self.prepare(name, wasm)?;
+        self.plugins.insert(name.to_string(), plugin);
+        Ok(())
+    }
+
+    /// Compile and add a plugin only `tenant`'s connectors use; it takes
+    /// precedence over a shipped or global plugin of the same name.
+    pub fn add_tenant_plugin(&mut self, tenant: &str, name: &str, wasm: &[u8]) -> anyhow::Result<()> {
+        let plugin = self.prepare(name, wasm).with_context(|| format!("tenant `{tenant}`"))?;
+        self.tenant_plugins.insert((tenant.to_string(), name.to_string()), plugin);
+        Ok(())
+    }
+
+    fn prepare(&self, name: &str, wasm: &[u8]) -> anyhow::Result<Arc<Plugin>> {
         let checked = self.check_plugin(wasm).with_context(|| format!("plugin `{name}` cannot be used"))?;
         let pre = self.linker.instantiate_pre(&checked.component)?;
         let kind = match checked.kind {
@@ -133,8 +149,7 @@ impl Runtime {
             "provider" => PluginKind::Provider(ProviderPluginPre::new(pre)?),
             _ => PluginKind::Handoff(HandoffPluginPre::new(pre)?),
         };
-        self.plugins.insert(name.to_string(), Arc::new(Plugin { name: name.to_string(), manifest: checked.manifest, kind }));
-        Ok(())
+        Ok(Arc::new(Plugin { name: name.to_string(), manifest: checked.manifest, kind }))
     }
 
     /// Check a component as a plugin (`validate.rs`), without adding it.
@@ -149,6 +164,12 @@ impl Runtime {
             counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Ok(component)
         })
+    }
+
+    /// The plugin `tenant`'s connectors get by `name`: the tenant's own, else
+    /// the shipped or global one.
+    pub fn plugin_for(&self, tenant: &str, name: &str) -> Option<Arc<Plugin>> {
+        self.tenant_plugins.get(&(tenant.to_string(), name.to_string())).cloned().or_else(|| self.plugin(name))
     }
 
     /// A loaded plugin by name.
