@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use switchboard_tests::bitrix_events::{self, EventParams};
 use switchboard_tests::child::{ProcessStats, free_port};
-use switchboard_tests::harness::{FALLBACK, HostConfig, bitrix_channel, connector_toml, dify_provider, plugin_table};
+use switchboard_tests::harness::{HostConfig, bitrix_channel, dify_provider, plugin_table};
 use switchboard_tests::{ChildHost, FakeBitrix, FakeDify};
 
 /// How big each scenario is.
@@ -295,12 +295,14 @@ async fn hello_world_rate(scale: &Scale) -> f64 {
 async fn fair_share(scale: &Scale, dir: &Path) {
     let bitrix = FakeBitrix::start().await;
     let dify = FakeDify::start().await;
-    let connector =
-        |id: &str, tenant: &str, channel: &str, provider: &str| format!("{}tenant = \"{tenant}\"\n", connector_toml(id, FALLBACK, channel, provider));
     let mut config = HostConfig::default().retry(5, 100).sandbox(64, 30_000).plugin("slow-channel", switchboard_tests::components::SLOW_CHANNEL);
     config.store = "memory".into();
-    config.connectors.push(connector("noisy", "noisy", &plugin_table("slow-channel", &[]), &dify_provider(&dify, "chatflow")));
-    config.connectors.push(connector("quiet", "quiet", &bitrix_channel(&bitrix), &dify_provider(&dify, "chatflow")));
+    config = config.tenant_connector("noisy", "noisy", &plugin_table("slow-channel", &[]), &dify_provider(&dify, "chatflow")).tenant_connector(
+        "quiet",
+        "quiet",
+        &bitrix_channel(&bitrix),
+        &dify_provider(&dify, "chatflow"),
+    );
     let host = ChildHost::start(&host_binary(), &config.render(), dir, "fair").await;
     let quiet = |run: &str, i: usize| {
         let mut p = EventParams::private(&bitrix.client_endpoint()).with_message(&format!("quiet {run} {i}"));
@@ -404,7 +406,6 @@ async fn hostile_run(scale: &Scale, dir: &Path, cpu_bound_slots: Option<usize>) 
     if let Ok(only) = std::env::var("LOAD_HOSTILE") {
         hostile.retain(|(name, _, _)| only.split(',').any(|wanted| wanted == *name));
     }
-    let connector = |id: &str, channel: &str, provider: &str| format!("{}tenant = \"{id}\"\n", connector_toml(id, FALLBACK, channel, provider));
     // No retries: each hostile message runs once, to its limit.
     let mut config = HostConfig::default().retry(1, 100).sandbox(64, 5_000);
     if let Some(slots) = cpu_bound_slots {
@@ -413,9 +414,9 @@ async fn hostile_run(scale: &Scale, dir: &Path, cpu_bound_slots: Option<usize>) 
     config.store = "memory".into();
     for (name, wasm, settings) in &hostile {
         config = config.plugin(name, wasm);
-        config.connectors.push(connector(name, &bitrix_channel(&bitrix), &plugin_table(name, settings)));
+        config = config.tenant_connector(name, name, &bitrix_channel(&bitrix), &plugin_table(name, settings));
     }
-    config.connectors.push(connector("quiet", &bitrix_channel(&bitrix), &dify_provider(&dify, "chatflow")));
+    config = config.tenant_connector("quiet", "quiet", &bitrix_channel(&bitrix), &dify_provider(&dify, "chatflow"));
     let host = ChildHost::start(&host_binary(), &config.render(), dir, "hostile").await;
     let quiet = |run: &str, i: usize| {
         let mut p = EventParams::private(&bitrix.client_endpoint()).with_message(&format!("quiet {run} {i}"));

@@ -174,8 +174,7 @@ async fn a_tenants_own_plugin_replaces_the_shipped_one_for_that_tenant_only() {
     // Tenant `acme` brings its own `dify` (here the echo component).
     let mut config = HostConfig::default().toml(&format!("[tenant_plugins.acme]\ndify = {}\n", toml_string(switchboard_tests::components::ECHO)));
     for (id, tenant) in [("acme-support", "acme"), ("other-support", "other")] {
-        let table = connector_toml(id, FALLBACK, &bitrix_channel(&bitrix), &dify_provider(&dify, "chatflow"));
-        config.connectors.push(format!("{table}tenant = {}\n", toml_string(tenant)));
+        config = config.tenant_connector(id, tenant, &bitrix_channel(&bitrix), &dify_provider(&dify, "chatflow"));
     }
     let host = config.start().await;
     let p = EventParams::private(&bitrix.client_endpoint());

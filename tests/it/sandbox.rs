@@ -497,3 +497,33 @@ async fn the_reply_context_stays_on_the_host_and_callbacks_cannot_forge_it() {
     let texts: Vec<String> = bitrix.calls_to("imbot.message.add").iter().map(|c| c.require("MESSAGE")).collect();
     assert_eq!(texts, ["context=[]", "with a forged context"], "a reply to a conversation the connector never had was delivered");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_plugins_take_turns_at_the_cpu_and_another_tenant_is_answered_meanwhile() {
+    let bitrix = FakeBitrix::start().await;
+    let channel = bitrix_channel(&bitrix);
+    // Four spin loops would hold both runtime workers until their 4 s deadline;
+    // with one CPU slot they take turns and the rest of the host keeps running.
+    let host = HostConfig::default()
+        .sandbox(MEMORY_LIMIT_MB, 4_000)
+        .retry(1, 50)
+        .sandbox_line("cpu_bound_slots = 1")
+        .plugin("spin-loop", components::SPIN_LOOP)
+        .plugin("echo", components::ECHO)
+        .tenant_connector("spinner", "spinner", &channel, &plugin_table("spin-loop", &[]))
+        .tenant_connector("quiet", "quiet", &channel, &plugin_table("echo", &[]))
+        .start()
+        .await;
+    for n in 0..4 {
+        let mut p = EventParams::private(&bitrix.client_endpoint()).with_message("spin");
+        p.dialog_id = format!("{}", 500 + n);
+        deliver(&host, "spinner", bitrix_events::message_add(&p)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    deliver(&host, "quiet", bitrix_events::message_add(&EventParams::private(&bitrix.client_endpoint()).with_message("still there?"))).await;
+
+    let texts = bitrix.wait_for_delivered(5, WAIT_RETRIES).await;
+    assert_eq!(texts[0], "echo: still there?", "the quiet tenant was answered while the spin loops ran: {texts:?}");
+    assert!(texts[1..].iter().all(|t| t == FALLBACK), "{texts:?}");
+    assert_counted(&host, "spin-loop", "timeout").await;
+}

@@ -199,6 +199,12 @@ impl HostConfig {
         self
     }
 
+    /// Add a connector owned by `tenant`, with the default fallback text.
+    pub fn tenant_connector(mut self, id: &str, tenant: &str, channel: &str, provider: &str) -> Self {
+        self.connectors.push(format!("{}tenant = {}\n", connector_toml(id, FALLBACK, channel, provider), toml_string(tenant)));
+        self
+    }
+
     /// Set the sandbox limits.
     pub fn sandbox(mut self, memory_limit_mb: u32, call_timeout_ms: u64) -> Self {
         self.memory_limit_mb = memory_limit_mb;
